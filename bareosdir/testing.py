@@ -1,0 +1,343 @@
+"""A mock Bareos Director for testing plugins without a Director.
+
+It runs jobs through the same PluginFunctions table (newPlugin,
+handlePluginEvent, freePlugin) that bareos-dir calls, with the Director's
+rules and threads, and records what the plugins did::
+
+    from bareosdir.testing import Director
+
+    with Director(plugin_dir="/usr/lib/bareos/plugins") as director:
+        job = director.job("BackupClient1", client="client1-fd")
+        job.run(["python3:module_name=my-plugin:level=debug"],
+                status="T", bytes=1_000_000, files=12)
+        assert job.messages == []
+
+A plain unit test can also call ``bareosdir`` functions directly, as a
+plugin would, by binding its thread to a job::
+
+    with director.job("BackupClient1").bind():
+        assert bareosdir.GetValue(bareosdir.bDirVarJob) == "BackupClient1"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+import bareosdir
+from . import _bareosdir
+
+__all__ = ["Director", "Job", "JobMessage", "DebugMessage", "Call",
+           "PLUGINS_DIR", "STEP_TIMEOUT"]
+
+#: The directory of the framework and bundled plugins shipped with bareosdir.
+PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+
+#: Seconds a lifecycle step may take before run() gives up on it.
+STEP_TIMEOUT = 120.0
+
+_MSG_JOB, _MSG_DEBUG = 1, 2
+
+
+class JobMessage(NamedTuple):
+    type: int
+    text: str
+    plugin: str | None = None
+    instance: int = 0
+
+
+class DebugMessage(NamedTuple):
+    level: int
+    text: str
+    plugin: str | None = None
+    instance: int = 0
+
+
+class Call(NamedTuple):
+    """One call of the Director into a plugin: event 0 is newPlugin, -1
+    freePlugin, others handlePluginEvent."""
+    plugin: str | None
+    instance: int
+    event: int
+    rc: int
+
+
+_V = bareosdir.bDirVariable
+# keyword -> (variable, kind): 'c' one character code, 'i' int, 's' str
+_FIELDS: dict[str, tuple[int, str]] = {
+    "level": (_V["bDirVarLevel"], "c"),
+    "type": (_V["bDirVarType"], "c"),
+    "status": (_V["bDirVarJobStatus"], "c"),
+    "fd_status": (_V["bDirVarFDJobStatus"], "c"),
+    "sd_status": (_V["bDirVarSDJobStatus"], "c"),
+    "client": (_V["bDirVarClient"], "s"),
+    "pool": (_V["bDirVarPool"], "s"),
+    "storage": (_V["bDirVarWriteStorage"], "s"),
+    "write_storage": (_V["bDirVarWriteStorage"], "s"),
+    "read_storage": (_V["bDirVarReadStorage"], "s"),
+    "catalog": (_V["bDirVarCatalog"], "s"),
+    "media_type": (_V["bDirVarMediaType"], "s"),
+    "volume_name": (_V["bDirVarVolumeName"], "s"),
+    "priority": (_V["bDirVarPriority"], "i"),
+    "num_vols": (_V["bDirVarNumVols"], "i"),
+    "errors": (_V["bDirVarJobErrors"], "i"),
+    "files": (_V["bDirVarJobFiles"], "i"),
+    "sd_files": (_V["bDirVarSDJobFiles"], "i"),
+    "sd_errors": (_V["bDirVarSDErrors"], "i"),
+    "last_rate": (_V["bDirVarLastRate"], "i"),
+    "bytes": (_V["bDirVarJobBytes"], "i"),
+    "read_bytes": (_V["bDirVarReadBytes"], "i"),
+}
+
+_LEVELS = {"full": "F", "incremental": "I", "differential": "D",
+           "virtualfull": "V", "base": "B", "since": "S"}
+
+
+class Director:
+    """A mock Director bound to this process's bareosdir engine.
+
+    ``plugins`` are the short names of the loaded plugin files; by default
+    both ``python`` and ``python3``, as a Director that found both files.
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, name: str = "bareos-dir", plugin_dir: str = PLUGINS_DIR,
+                 plugins: Sequence[str] = ("python", "python3")) -> None:
+        self.name = name
+        self.plugin_dir = plugin_dir
+        self._d = _bareosdir.MockDirector(name, plugin_dir, tuple(plugins))
+        self._jobs: list[Job] = []
+        self._next_jobid = 1
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Director":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Frees the plugins of every job not yet freed, then unbinds."""
+        for job in self._jobs:
+            job.free_plugins()
+        self._d.close()
+
+    def job(self, name: str = "BackupClient1", jobid: int | None = None,
+            **values: Any) -> "Job":
+        """A new job of Job resource ``name``; ``values`` as in :meth:`Job.set`
+        (defaults: level F, type B, status C, priority 10)."""
+        with self._lock:
+            if jobid is None:
+                jobid = self._next_jobid
+            self._next_jobid = max(self._next_jobid, jobid) + 1
+        job = Job(self, self._d.job(name, jobid))
+        job.set(**values)
+        self._jobs.append(job)
+        return job
+
+    @property
+    def messages(self) -> list[JobMessage]:
+        """Job messages sent with no job context (the Director's log)."""
+        return [JobMessage(t, text, p, i)
+                for kind, t, text, i, p, _f, _l in self._d.messages()
+                if kind == _MSG_JOB]
+
+    @property
+    def debug_messages(self) -> list[DebugMessage]:
+        return [DebugMessage(t, text, p, i)
+                for kind, t, text, i, p, _f, _l in self._d.messages()
+                if kind == _MSG_DEBUG]
+
+
+class Job:
+    """A job of the mock Director.  Steps can be run one by one
+    (:meth:`new_plugins`, :meth:`plugin_options`, :meth:`event`,
+    :meth:`free_plugins`) or all at once with :meth:`run`."""
+
+    def __init__(self, director: Director, job: Any) -> None:
+        self.director = director
+        self._j = job
+        self._freed = False
+        self.rcs: dict[str, int] = {}
+
+    @property
+    def jobid(self) -> int:
+        return self._j.jobid
+
+    # ---- values ----
+
+    def set(self, **values: Any) -> "Job":
+        """Sets job values: level ('F' or 'Full'), type, status, fd_status,
+        sd_status (one-character codes), client, pool, storage,
+        read_storage, catalog, media_type, volume_name (str), priority,
+        num_vols, errors, files, sd_files, sd_errors, last_rate, bytes,
+        read_bytes (int)."""
+        for key, value in values.items():
+            if key not in _FIELDS:
+                raise TypeError(f"unknown job value {key!r}; known: "
+                                f"{', '.join(sorted(_FIELDS))}")
+            var, kind = _FIELDS[key]
+            if kind == "c":
+                if isinstance(value, str):
+                    if key == "level" and value.lower() in _LEVELS:
+                        value = _LEVELS[value.lower()]
+                    if len(value) != 1:
+                        raise ValueError(f"{key} must be one character, not {value!r}")
+                    value = ord(value)
+                self._j.set_int(var, int(value))
+            elif kind == "i":
+                self._j.set_int(var, int(value))
+            else:
+                self._j.set_str(var, None if value is None else str(value))
+        return self
+
+    def get(self, var: int) -> int | str | None:
+        """A job value as the model holds it (by bDirVar number)."""
+        return self._j.get(var)
+
+    @property
+    def name(self) -> str:
+        return self._j.get(_V["bDirVarJobName"])
+
+    @property
+    def values_set(self) -> dict[str, Any]:
+        """What plugins set with SetValue: JobReport (a count), VolumeName,
+        Priority, JobLevel (only those that were set)."""
+        w = bareosdir.bwDirVariable
+        out: dict[str, Any] = {}
+        if self._j.set_count(w["bwDirVarJobReport"]):
+            out["JobReport"] = self._j.set_count(w["bwDirVarJobReport"])
+        if self._j.set_count(w["bwDirVarVolumeName"]):
+            out["VolumeName"] = self._j.get(_V["bDirVarVolumeName"])
+        if self._j.set_count(w["bwDirVarPriority"]):
+            out["Priority"] = self._j.get(_V["bDirVarPriority"])
+        if self._j.set_count(w["bwDirVarJobLevel"]):
+            out["JobLevel"] = chr(self._j.get(_V["bDirVarLevel"]))
+        return out
+
+    # ---- steps ----
+
+    def new_plugins(self) -> int:
+        return self._j.new_plugins()
+
+    def plugin_options(self, options: str) -> int:
+        """Dispatches one ``Dir Plugin Options`` string; -1 when the Director
+        rejects it (bad instance)."""
+        return self._j.plugin_options(options)
+
+    def event(self, event: int) -> int:
+        """Delivers one event to every context that registered it."""
+        return self._j.event(int(event))
+
+    def free_plugins(self) -> int:
+        if self._freed:
+            return 0
+        self._freed = True
+        return self._j.free_plugins()
+
+    def cancel(self) -> None:
+        self._j.cancel()
+
+    def run(self, options: Iterable[str] = (), status: str = "T",
+            threads: bool = True, **end_values: Any) -> "Job":
+        """Runs the whole lifecycle as the Director does: NewPlugins, the
+        option strings, JobStart and JobInit on a setup thread; status 'R',
+        JobRun, then ``status`` and ``end_values`` and JobEnd on the job's
+        thread; freePlugin on a third thread.  Answers are in ``rcs``."""
+        options = [options] if isinstance(options, str) else list(options)
+        E = bareosdir.bDirEventType
+
+        def setup() -> None:
+            self.rcs["new_plugins"] = self.new_plugins()
+            for i, opt in enumerate(options):
+                self.rcs[f"options[{i}]"] = self.plugin_options(opt)
+            self.rcs["JobStart"] = self.event(E["bDirEventJobStart"])
+            self.rcs["JobInit"] = self.event(E["bDirEventJobInit"])
+
+        def job() -> None:
+            self.set(status="R")
+            self.rcs["JobRun"] = self.event(E["bDirEventJobRun"])
+            self.set(status=status, **end_values)
+            self.rcs["JobEnd"] = self.event(E["bDirEventJobEnd"])
+
+        def free() -> None:
+            self.rcs["free_plugins"] = self.free_plugins()
+
+        for step in (setup, job, free):
+            if threads:
+                _run_on_thread(step, f"bareos-{step.__name__}-{self.jobid}")
+            else:
+                step()
+        return self
+
+    # ---- what happened ----
+
+    @property
+    def messages(self) -> list[JobMessage]:
+        """Job messages of this job, in order."""
+        return [JobMessage(t, text, p, i)
+                for kind, t, text, i, p, _f, _l in self._j.messages()
+                if kind == _MSG_JOB]
+
+    @property
+    def debug_messages(self) -> list[DebugMessage]:
+        return [DebugMessage(t, text, p, i)
+                for kind, t, text, i, p, _f, _l in self._j.messages()
+                if kind == _MSG_DEBUG]
+
+    @property
+    def calls(self) -> list[Call]:
+        return [Call(*c) for c in self._j.calls()]
+
+    def events(self, instance: int = 0, plugin: str = "python") -> set[int]:
+        """Event numbers that a context has registered."""
+        for p, inst, mask in self._j.contexts():
+            if p == plugin and inst == instance:
+                return {n for n in range(64) if mask >> n & 1}
+        raise KeyError(f"no context {plugin}:instance={instance} in this job")
+
+    @property
+    def contexts(self) -> list[tuple[str, int]]:
+        return [(p, i) for p, i, _m in self._j.contexts()]
+
+    @property
+    def fatal_count(self) -> int:
+        return self._j.counts()[0]
+
+    @property
+    def error_count(self) -> int:
+        return self._j.counts()[1]
+
+    @property
+    def warning_count(self) -> int:
+        return self._j.counts()[2]
+
+    @contextlib.contextmanager
+    def bind(self) -> Iterator["Job"]:
+        """Makes ``bareosdir`` calls made on this thread answer for this job,
+        for unit tests that call plugin code directly."""
+        previous = self._j.bind()
+        try:
+            yield self
+        finally:
+            self._j.unbind(previous)
+
+
+def _run_on_thread(fn: Any, name: str) -> None:
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as e:  # handed to the caller below
+            errors.append(e)
+
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
+    t.join(STEP_TIMEOUT)
+    if t.is_alive():
+        raise TimeoutError(f"{name} did not finish within {STEP_TIMEOUT} s")
+    if errors:
+        raise errors[0]

@@ -1,0 +1,156 @@
+/*
+ * The one project header that includes Python.h: the shared declarations of
+ * the extension's parts (module, engine, interpreters, error reporting,
+ * mock director).  Each part keeps its functions static and exports only
+ * what is declared here, under its prefix (bd_mod_, bd_eng_, bd_ip_,
+ * bd_err_, bd_test_).
+ */
+#ifndef BAREOSDIR_H
+#define BAREOSDIR_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#error "bareosdir needs Python 3.11 or later"
+#endif
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "director_abi.h"
+#include "options.h"
+
+#define BD_VERSION "0.1.0" /* keep in step with bareosdir/_version.py */
+#define BD_PLUGIN_CAPSULE "bareosdir.plugin"
+#define BD_DIRECTOR_CAPSULE "bareosdir.director"
+
+typedef struct bd_engine bd_engine;
+typedef struct bd_interp bd_interp;
+typedef struct bd_instance bd_instance;
+
+/* What the shim (or the mock director) hands the extension. */
+typedef struct bd_director_binding {
+  uint32_t size;                /* sizeof(bd_director_binding) */
+  uint32_t api_version;         /* PluginApiDefinition.version */
+  const CoreFunctions *core;
+  const char *shim_path;        /* NULL for the mock director */
+} bd_director_binding;
+
+/* What the extension hands back: the tables for the Director and the
+ * function that ends the binding (called by unloadPlugin, GIL not held). */
+typedef struct bd_plugin_binding {
+  uint32_t size;
+  PluginInformation *info;
+  PluginFunctions *functions;
+  /* Returns 1 when this was the last binding and everything ended cleanly,
+   * so the caller may finalize Python; 0 otherwise. */
+  int (*unbind)(void);
+} bd_plugin_binding;
+
+/*
+ * One plugin instance: a PluginContext of one job, holding what the
+ * options said and, once loaded, the plugin module in its interpreter.
+ */
+struct bd_instance {
+  PluginContext *ctx;
+  const CoreFunctions *core;
+  bd_interp *interp;       /* NULL until the module is loaded */
+  PyObject *module;        /* the plugin module (in interp), new reference */
+  PyObject *capsule;       /* this instance as a capsule (main mode) */
+  char *module_name;
+  char *module_path;
+  int interp_mode;         /* enum bd_interp_mode */
+  int on_error;            /* enum bd_on_error */
+  int loaded;
+  int legacy;              /* old-style API: entry points take a context */
+  PyObject *legacy_ctx;    /* the context object passed to old plugins */
+  atomic_int api_calls;    /* Python API calls inside the Director now */
+  atomic_int closing;      /* freePlugin has begun */
+  int bare;                /* testing: a context for direct API calls */
+};
+
+/* module.c */
+typedef struct bd_modstate {
+  bd_instance *owner;      /* isolated mode: the instance served here */
+  PyObject *tsd_key;       /* thread-dict key of the current instance */
+  PyObject *str_load, *str_parse, *str_handle;
+  PyObject *format_exception; /* traceback.format_exception, lazily */
+  PyObject *mock_director_type, *mock_job_type;
+  PyObject *legacy_ctx_type;
+} bd_modstate;
+
+bd_modstate *bd_mod_state(PyObject *module);
+bd_instance *bd_mod_current(PyObject *module, int raise);
+/* Sends a message for inst (or with a NULL context) obeying our rules on
+ * types, newlines and formats.  GIL held or not: never touches Python. */
+void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,
+                        const char *file, int line, int type,
+                        const char *text, size_t len);
+void bd_mod_debug_message(const CoreFunctions *core, PluginContext *ctx,
+                          const char *file, int line, int level,
+                          const char *text, size_t len);
+
+/* engine.c */
+PyObject *bd_eng_bind(PyObject *module, PyObject *capsule);
+int bd_eng_unbind(void);
+const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
+                                            const bd_director_binding *b,
+                                            char *err, size_t errlen);
+bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
+                                  PluginContext *ctx);
+void bd_eng_free_bare_instance(bd_instance *inst);
+PyObject *bd_eng_stats(void);
+/* The bound Director's callbacks, or NULL. */
+const CoreFunctions *bd_eng_core(void);
+const char *bd_eng_event_name(int event);
+
+/* interp.c: entering interpreters from any OS thread. */
+struct bd_interp {
+  PyInterpreterState *interp;
+  uint64_t uid;              /* unique for the process lifetime */
+  int is_main;
+  PyObject *api_module;      /* bareosdir._bareosdir there, new reference */
+  PyObject *baseline_modules;/* set of sys.modules keys after setup */
+  PyObject *baseline_path;   /* list copy of sys.path after setup */
+  bd_instance *owner;
+  bd_interp *next;
+  pthread_mutex_t lock;      /* guards the thread-state list */
+  struct bd_tsref *tstates;  /* every cached thread state of this interp */
+};
+
+typedef struct bd_ip_config {
+  char *package_parent;      /* directory holding the bareosdir package */
+  char *plugins_dir;         /* bareosdir/plugins */
+} bd_ip_config;
+
+int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */
+/* Ends what can be ended; 1 when nothing is left over. GIL not held. */
+int bd_ip_fini(void);
+bd_interp *bd_ip_main(void);
+/* Makes a thread state of ip current on this thread, taking the GIL. */
+PyThreadState *bd_ip_enter(bd_interp *ip);
+void bd_ip_leave(PyThreadState *ts);
+/* Gets an interpreter for a new isolated instance (GIL not held).  NULL
+ * with a reason in err. */
+bd_interp *bd_ip_acquire(char *err, size_t errlen);
+/* Gives it back (GIL not held): ended, or set aside when a plugin left
+ * threads behind.  Returns 0 when ended cleanly. */
+int bd_ip_release(bd_interp *ip);
+int bd_ip_set_aside_count(void);
+
+/* errors.c */
+/* Reports the pending exception as one job message and one debug message;
+ * clears it.  Returns the bRC the call answers (per inst->on_error). */
+bRC bd_err_report(bd_instance *inst, const char *what);
+/* Converts a plugin's return value; reports junk.  Steals nothing. */
+bRC bd_err_result(bd_instance *inst, const char *what, PyObject *result);
+/* A host failure (no Python exception) reported like a plugin error. */
+bRC bd_err_host(bd_instance *inst, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* testing.c */
+int bd_test_add_types(PyObject *module, bd_modstate *st);
+
+#endif

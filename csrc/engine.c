@@ -1,0 +1,620 @@
+/*
+ * The plugin engine: the PluginFunctions table the Director calls
+ * (newPlugin, freePlugin, getPluginValue, setPluginValue,
+ * handlePluginEvent), the binding to the Director's callbacks, and the life
+ * of a plugin instance: options, loading the module into its interpreter,
+ * dispatching events to it and ending it.
+ *
+ * There is one engine per process, shared by both shim copies
+ * (python-dir.so, python3-dir.so) and by every mock director, because there
+ * is one Python runtime per process and the Director hands every copy the
+ * same callbacks.  Its few fields are guarded by a mutex or atomic.
+ */
+#include "bareosdir.h"
+
+#include <libgen.h>
+#include <string.h>
+#include <time.h>
+
+static struct {
+  pthread_mutex_t lock;
+  int binds;
+  const CoreFunctions *core;
+  atomic_int inflight;  /* calls from the Director inside the engine now */
+  atomic_int closing;   /* the last unbind is under way */
+  atomic_int instances; /* live instances */
+  atomic_int loaded;    /* instances with a module loaded */
+} g_eng = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *const event_names[] = {
+    [bDirEventJobStart] = "bDirEventJobStart",
+    [bDirEventJobEnd] = "bDirEventJobEnd",
+    [bDirEventJobInit] = "bDirEventJobInit",
+    [bDirEventJobRun] = "bDirEventJobRun",
+    [bDirEventVolumePurged] = "bDirEventVolumePurged",
+    [bDirEventNewVolume] = "bDirEventNewVolume",
+    [bDirEventNeedVolume] = "bDirEventNeedVolume",
+    [bDirEventVolumeFull] = "bDirEventVolumeFull",
+    [bDirEventRecyle] = "bDirEventRecyle",
+    [bDirEventGetScratch] = "bDirEventGetScratch",
+    [bDirEventNewPluginOptions] = "bDirEventNewPluginOptions",
+};
+
+const char *bd_eng_event_name(int event) {
+  if (event >= 1 && event <= BD_DIR_EVENT_MAX) return event_names[event];
+  return "unknown event";
+}
+
+const CoreFunctions *bd_eng_core(void) {
+  pthread_mutex_lock(&g_eng.lock);
+  const CoreFunctions *core = g_eng.binds > 0 ? g_eng.core : NULL;
+  pthread_mutex_unlock(&g_eng.lock);
+  return core;
+}
+
+/* ---- entering an instance's interpreter ---- */
+
+/*
+ * Every Director-to-Python call has this shape: enter the instance's
+ * interpreter (taking the GIL with this thread's thread state of it), make
+ * the instance findable for the API functions, call, convert, leave.
+ */
+typedef struct {
+  PyThreadState *ts;
+  PyObject *tsd;      /* main mode: the thread dict we put the instance in */
+  PyObject *key;
+  PyObject *previous; /* what was there before (nested dispatch), or NULL */
+} bd_entry;
+
+static int enter(bd_instance *inst, bd_entry *e) {
+  memset(e, 0, sizeof *e);
+  e->ts = bd_ip_enter(inst->interp);
+  if (e->ts == NULL) return -1;
+  if (inst->interp_mode == BD_INTERP_MAIN) {
+    if (inst->capsule == NULL) {
+      inst->capsule = PyCapsule_New(inst, "bareosdir.instance", NULL);
+      if (inst->capsule == NULL) PyErr_Clear();
+    }
+    /* Several instances share the main interpreter, so the instance goes
+     * with the dispatch in progress on this thread state. */
+    bd_modstate *st = bd_mod_state(inst->interp->api_module);
+    e->tsd = PyThreadState_GetDict(); /* borrowed */
+    e->key = st->tsd_key;
+    if (e->tsd != NULL && inst->capsule != NULL) {
+      e->previous = PyDict_GetItemWithError(e->tsd, e->key); /* borrowed */
+      Py_XINCREF(e->previous);
+      if (PyDict_SetItem(e->tsd, e->key, inst->capsule) < 0) PyErr_Clear();
+    }
+  }
+  return 0;
+}
+
+static void leave(bd_entry *e) {
+  if (e->tsd != NULL) {
+    if (e->previous != NULL) {
+      if (PyDict_SetItem(e->tsd, e->key, e->previous) < 0) PyErr_Clear();
+      Py_DECREF(e->previous);
+    } else if (PyDict_DelItem(e->tsd, e->key) < 0) {
+      PyErr_Clear();
+    }
+  }
+  if (PyErr_Occurred()) PyErr_Clear(); /* nothing leaks into the next call */
+  bd_ip_leave(e->ts);
+}
+
+/* ---- loading the plugin module ---- */
+
+static void set_owner(bd_instance *inst, bd_instance *owner) {
+  if (inst->interp_mode == BD_INTERP_ISOLATED && inst->interp->api_module)
+    bd_mod_state(inst->interp->api_module)->owner = owner;
+  inst->interp->owner = owner;
+}
+
+/* Puts dir on sys.path at position pos unless it is there already. */
+static int path_insert(PyObject *sys_path, Py_ssize_t pos, const char *dir) {
+  PyObject *p = PyUnicode_DecodeFSDefault(dir); /* new */
+  if (p == NULL) return -1;
+  int has = PySequence_Contains(sys_path, p);
+  int rc = has < 0 ? -1 : has ? 0 : PyList_Insert(sys_path, pos, p);
+  Py_DECREF(p);
+  return rc;
+}
+
+static char *path_text(void) {
+  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+  PyObject *r = sys_path ? PyObject_Repr(sys_path) : NULL;
+  const char *s = r ? PyUnicode_AsUTF8(r) : NULL;
+  char *out = strdup(s ? s : "(unknown)");
+  Py_XDECREF(r);
+  PyErr_Clear();
+  return out;
+}
+
+/* Imports the plugin module; GIL held in the instance's interpreter.
+ * Returns bRC_OK, or the answer after reporting. */
+static bRC import_module(bd_instance *inst) {
+  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+  if (sys_path == NULL || !PyList_Check(sys_path))
+    return bd_err_host(inst, "sys.path is missing or not a list");
+  /* The Director's plugin directory, then module_path in front of it. */
+  char *plugin_dir = NULL;
+  if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &plugin_dir) ==
+          bRC_OK &&
+      plugin_dir != NULL && plugin_dir[0] != '\0') {
+    Py_ssize_t n = PyList_GET_SIZE(sys_path);
+    if (path_insert(sys_path, n < 2 ? n : 2, plugin_dir) < 0)
+      return bd_err_report(inst, "adding the plugin directory to sys.path");
+  }
+  if (inst->module_path != NULL && inst->module_path[0] != '\0' &&
+      path_insert(sys_path, 0, inst->module_path) < 0)
+    return bd_err_report(inst, "adding module_path to sys.path");
+
+  PyObject *mod = PyImport_ImportModule(inst->module_name); /* new */
+  if (mod == NULL) {
+    /* Not found at all (as opposed to failing inside the module): say
+     * where we looked. */
+    if (PyErr_ExceptionMatches(PyExc_ModuleNotFoundError)) {
+      PyObject *type, *value, *tb;
+      PyErr_Fetch(&type, &value, &tb);
+      PyObject *name = value ? PyObject_GetAttrString(value, "name") : NULL;
+      const char *n = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name)
+                                                    : NULL;
+      int self = n != NULL && strcmp(n, inst->module_name) == 0;
+      Py_XDECREF(name);
+      PyErr_Clear();
+      if (self) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        char *path = path_text();
+        bRC rc = bd_err_host(
+            inst,
+            "cannot load plugin module '%s': no module of that name on "
+            "sys.path %s; set module_path= in Dir Plugin Options or put "
+            "%s.py in the Plugin Directory",
+            inst->module_name, path, inst->module_name);
+        free(path);
+        return rc;
+      }
+      PyErr_Restore(type, value, tb);
+    }
+    return bd_err_report(inst, "importing the plugin module");
+  }
+  inst->module = mod;
+  return bRC_OK;
+}
+
+/* Calls module.<name>(arg) (with the old API's context first when the
+ * plugin is old-style).  GIL held. */
+static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
+                      const char *what) {
+  PyObject *fn = PyObject_GetAttr(inst->module, name); /* new */
+  if (fn == NULL) {
+    PyErr_Clear();
+    return bd_err_host(inst, "plugin module '%s' has no %s() function",
+                       inst->module_name, PyUnicode_AsUTF8(name));
+  }
+  PyObject *res; /* new */
+  if (inst->legacy) {
+    PyObject *args[2] = {inst->legacy_ctx, arg};
+    res = PyObject_Vectorcall(fn, args, 2, NULL);
+  } else {
+    res = PyObject_CallOneArg(fn, arg);
+  }
+  Py_DECREF(fn);
+  if (res == NULL) return bd_err_report(inst, what);
+  bRC rc = bd_err_result(inst, what, res);
+  Py_DECREF(res);
+  return rc;
+}
+
+/* Old-style plugins (Bareos 19 and older) take a context first: their
+ * load_bareos_plugin has exactly two required positional parameters. */
+static int detect_legacy(bd_instance *inst) {
+  PyObject *hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
+  if (hostio == NULL) return -1;
+  PyObject *r = PyObject_CallMethod(hostio, "legacy_context", "O",
+                                    inst->module); /* new */
+  Py_DECREF(hostio);
+  if (r == NULL) return -1;
+  if (r != Py_None) {
+    inst->legacy = 1;
+    inst->legacy_ctx = r; /* owns */
+    bd_modstate *st = bd_mod_state(inst->interp->api_module);
+    if (st->legacy_ctx_type == NULL) {
+      st->legacy_ctx_type = (PyObject *)Py_TYPE(r);
+      Py_INCREF(st->legacy_ctx_type);
+    }
+  } else {
+    Py_DECREF(r);
+  }
+  return 0;
+}
+
+static bRC load_plugin(bd_instance *inst, const char *rest) {
+  char err[512];
+  if (inst->interp_mode == BD_INTERP_ISOLATED) {
+    inst->interp = bd_ip_acquire(err, sizeof err);
+    if (inst->interp == NULL)
+      return bd_err_host(inst, "cannot start an interpreter for module "
+                               "'%s': %s", inst->module_name, err);
+  } else {
+    inst->interp = bd_ip_main();
+    if (inst->interp->api_module == NULL)
+      return bd_err_host(inst, "interpreter=main is not available here");
+  }
+  bd_entry e;
+  if (enter(inst, &e) < 0)
+    return bd_err_host(inst, "cannot enter the interpreter");
+  set_owner(inst, inst);
+  bRC rc = import_module(inst);
+  if (rc == bRC_OK && inst->module != NULL) {
+    if (detect_legacy(inst) < 0) {
+      rc = bd_err_report(inst, "inspecting load_bareos_plugin()");
+    } else {
+      PyObject *arg = PyUnicode_FromString(rest); /* new */
+      bd_modstate *st = bd_mod_state(inst->interp->api_module);
+      rc = arg ? call_entry(inst, st->str_load, arg, "load_bareos_plugin()")
+               : bd_err_report(inst, "converting the options");
+      Py_XDECREF(arg);
+    }
+  }
+  if (inst->module != NULL && rc == bRC_OK && inst->loaded == 0) {
+    inst->loaded = 1;
+    atomic_fetch_add(&g_eng.loaded, 1);
+  }
+  leave(&e);
+  return rc;
+}
+
+/* ---- PluginFunctions ---- */
+
+static bd_instance *instance_of(PluginContext *ctx) {
+  return ctx ? (bd_instance *)ctx->plugin_private_context : NULL;
+}
+
+/* Counts a Director call into the engine; refuses it during unload. */
+static int begin_call(void) {
+  atomic_fetch_add(&g_eng.inflight, 1);
+  if (atomic_load(&g_eng.closing)) {
+    atomic_fetch_sub(&g_eng.inflight, 1);
+    return -1;
+  }
+  return 0;
+}
+
+static void end_call(void) { atomic_fetch_sub(&g_eng.inflight, 1); }
+
+static bRC eng_newPlugin(PluginContext *ctx) {
+  if (ctx == NULL || begin_call() < 0) return bRC_Error;
+  const CoreFunctions *core = bd_eng_core();
+  bd_instance *inst = core ? calloc(1, sizeof *inst) : NULL;
+  if (inst == NULL) {
+    end_call();
+    return bRC_Error;
+  }
+  inst->ctx = ctx;
+  inst->core = core;
+  inst->interp_mode = BD_INTERP_ISOLATED;
+  inst->on_error = BD_ON_ERROR_FATAL;
+  ctx->plugin_private_context = inst;
+  atomic_fetch_add(&g_eng.instances, 1);
+  /* Nothing is loaded until options name a module: instance 0 exists for
+   * every job, with or without Dir Plugin Options. */
+  bRC rc = core->registerBareosEvents(ctx, 1, bDirEventNewPluginOptions);
+  end_call();
+  return rc;
+}
+
+static bRC on_options(bd_instance *inst, const char *text) {
+  if (text == NULL) return bd_err_host(inst, "no plugin options given");
+  bd_options o;
+  char err[512];
+  if (bd_options_parse(text, &o, err, sizeof err) != 0)
+    return bd_err_host(inst, "invalid Dir Plugin Options: %s", err);
+  char *masked = bd_options_mask_secrets(text);
+  if (masked != NULL) {
+    char line[1024];
+    int n = snprintf(line, sizeof line, "bareosdir: instance %u options: %s",
+                     inst->ctx->instance, masked);
+    if (n > (int)sizeof line - 1) n = sizeof line - 1;
+    bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, line,
+                         (size_t)n);
+    free(masked);
+  }
+  bRC rc = bRC_OK;
+  if (!inst->loaded) {
+    if (inst->module_name == NULL) {
+      inst->module_name = strdup(o.module_name ? o.module_name : "bareos-dir");
+      inst->module_path = o.module_path ? strdup(o.module_path) : NULL;
+      if (o.has_interpreter) inst->interp_mode = o.interpreter;
+    }
+    if (o.has_on_error) inst->on_error = o.on_error;
+    if (inst->interp == NULL) rc = load_plugin(inst, o.rest);
+    if (!inst->loaded) {
+      bd_options_free(&o);
+      return rc;
+    }
+  } else if (o.has_on_error) {
+    inst->on_error = o.on_error;
+  }
+  bd_entry e;
+  if (enter(inst, &e) < 0) {
+    bd_options_free(&o);
+    return bd_err_host(inst, "cannot enter the interpreter");
+  }
+  PyObject *arg = PyUnicode_FromString(o.rest); /* new */
+  bd_modstate *st = bd_mod_state(inst->interp->api_module);
+  rc = arg ? call_entry(inst, st->str_parse, arg, "parse_plugin_definition()")
+           : bd_err_report(inst, "converting the options");
+  Py_XDECREF(arg);
+  leave(&e);
+  bd_options_free(&o);
+  return rc;
+}
+
+static bRC eng_handlePluginEvent(PluginContext *ctx, bDirEvent *event,
+                                 void *value) {
+  bd_instance *inst = instance_of(ctx);
+  if (inst == NULL || event == NULL || begin_call() < 0) return bRC_Error;
+  bRC rc;
+  if (event->eventType == bDirEventNewPluginOptions) {
+    rc = on_options(inst, (const char *)value);
+  } else if (!inst->loaded) {
+    rc = bRC_OK; /* no module: nothing to tell */
+  } else {
+    bd_entry e;
+    if (enter(inst, &e) < 0) {
+      end_call();
+      return bd_err_host(inst, "cannot enter the interpreter");
+    }
+    char what[96];
+    snprintf(what, sizeof what, "handle_plugin_event(%s=%u)",
+             bd_eng_event_name((int)event->eventType), event->eventType);
+    PyObject *arg = PyLong_FromUnsignedLong(event->eventType); /* new */
+    bd_modstate *st = bd_mod_state(inst->interp->api_module);
+    rc = arg ? call_entry(inst, st->str_handle, arg, what)
+             : bd_err_report(inst, what);
+    Py_XDECREF(arg);
+    leave(&e);
+  }
+  end_call();
+  return rc;
+}
+
+static void wait_api_calls(bd_instance *inst) {
+  for (int i = 0; i < 5000 && atomic_load(&inst->api_calls) > 0; i++) {
+    struct timespec d = {0, 1000 * 1000};
+    nanosleep(&d, NULL);
+  }
+}
+
+static void free_instance(bd_instance *inst) {
+  free(inst->module_name);
+  free(inst->module_path);
+  free(inst);
+  atomic_fetch_sub(&g_eng.instances, 1);
+}
+
+static bRC eng_freePlugin(PluginContext *ctx) {
+  bd_instance *inst = instance_of(ctx);
+  if (inst == NULL) return bRC_Error;
+  /* Freeing is allowed during unload: it only ends things. */
+  atomic_fetch_add(&g_eng.inflight, 1);
+  atomic_store(&inst->closing, 1);
+  if (inst->interp != NULL) {
+    bd_entry e;
+    if (enter(inst, &e) == 0) {
+      set_owner(inst, NULL);
+      Py_CLEAR(inst->module);
+      Py_CLEAR(inst->legacy_ctx);
+      Py_CLEAR(inst->capsule);
+      leave(&e);
+    }
+    if (inst->loaded) atomic_fetch_sub(&g_eng.loaded, 1);
+    wait_api_calls(inst);
+    if (inst->interp_mode == BD_INTERP_ISOLATED) {
+      if (bd_ip_release(inst->interp) != 0) {
+        char line[256];
+        int n = snprintf(line, sizeof line,
+                         "bareosdir: module '%s' left threads running after "
+                         "its job; its interpreter is kept until they end",
+                         inst->module_name ? inst->module_name : "?");
+        bd_mod_debug_message(inst->core, ctx, __FILE__, __LINE__, 50, line,
+                             (size_t)n);
+      }
+    }
+  }
+  ctx->plugin_private_context = NULL;
+  free_instance(inst);
+  atomic_fetch_sub(&g_eng.inflight, 1);
+  return bRC_OK;
+}
+
+static bRC eng_getPluginValue(PluginContext *ctx, int var, void *value) {
+  (void)ctx;
+  (void)var;
+  (void)value;
+  return bRC_OK;
+}
+
+static bRC eng_setPluginValue(PluginContext *ctx, int var, void *value) {
+  (void)ctx;
+  (void)var;
+  (void)value;
+  return bRC_OK;
+}
+
+static PluginInformation g_info = {
+    sizeof(PluginInformation),
+    BD_DIR_PLUGIN_INTERFACE_VERSION,
+    BD_DIR_PLUGIN_MAGIC,
+    "Bareos AGPLv3",
+    "bareosdir",
+    "2026-11-27",
+    BD_VERSION,
+    "Python Director plugins (bareosdir)",
+    "python:module_name=NAME[:module_path=DIR][:instance=0..127]"
+    "[:interpreter=isolated|main][:on_error=fatal|warning][:key=value...]",
+};
+
+static PluginFunctions g_funcs = {
+    sizeof(PluginFunctions), BD_DIR_PLUGIN_INTERFACE_VERSION,
+    eng_newPlugin,           eng_freePlugin,
+    eng_getPluginValue,      eng_setPluginValue,
+    eng_handlePluginEvent,
+};
+
+static bd_plugin_binding g_binding = {sizeof(bd_plugin_binding), &g_info,
+                                      &g_funcs, bd_eng_unbind};
+
+/* ---- binding ---- */
+
+static int package_dirs(PyObject *module, bd_ip_config *cfg) {
+  PyObject *f = PyModule_GetFilenameObject(module); /* new */
+  if (f == NULL) return -1;
+  PyObject *b = NULL;
+  int rc = -1;
+  if (!PyUnicode_FSConverter(f, &b)) goto done;
+  char *a1 = strdup(PyBytes_AS_STRING(b));
+  char *a2 = strdup(PyBytes_AS_STRING(b));
+  if (a1 && a2) {
+    char *pkg = dirname(a1); /* .../bareosdir */
+    size_t n = strlen(pkg);
+    cfg->plugins_dir = malloc(n + sizeof "/plugins");
+    if (cfg->plugins_dir) {
+      memcpy(cfg->plugins_dir, pkg, n);
+      memcpy(cfg->plugins_dir + n, "/plugins", sizeof "/plugins");
+    }
+    cfg->package_parent = strdup(dirname(dirname(a2)));
+    rc = cfg->plugins_dir && cfg->package_parent ? 0 : -1;
+  }
+  free(a1);
+  free(a2);
+done:
+  Py_XDECREF(b);
+  Py_DECREF(f);
+  if (rc < 0 && !PyErr_Occurred()) PyErr_NoMemory();
+  return rc;
+}
+
+/* The main interpreter's API module, for interpreter=main instances. */
+static int bind_main(PyObject *module) {
+  bd_interp *ip = bd_ip_main();
+  if (ip->api_module != NULL) return 0;
+  if (PyThreadState_GetInterpreter(PyThreadState_Get()) !=
+      PyInterpreterState_Main())
+    return 0; /* bound from a sub-interpreter: main mode stays off */
+  ip->api_module = Py_NewRef(module);
+  return 0;
+}
+
+const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
+                                            const bd_director_binding *b,
+                                            char *err, size_t errlen) {
+  if (b == NULL || b->size != sizeof *b || b->core == NULL) {
+    snprintf(err, errlen, "bad director binding");
+    return NULL;
+  }
+  if (b->api_version != BD_DIR_PLUGIN_INTERFACE_VERSION) {
+    snprintf(err, errlen,
+             "the Director speaks plugin interface version %u, this plugin "
+             "version %d", b->api_version, BD_DIR_PLUGIN_INTERFACE_VERSION);
+    return NULL;
+  }
+  bd_ip_config cfg = {0};
+  if (package_dirs(module, &cfg) < 0) {
+    PyErr_Clear();
+    snprintf(err, errlen, "cannot tell where the bareosdir package is");
+    return NULL;
+  }
+  pthread_mutex_lock(&g_eng.lock);
+  if (g_eng.binds > 0 && g_eng.core != b->core) {
+    pthread_mutex_unlock(&g_eng.lock);
+    snprintf(err, errlen, "already bound to another Director's callbacks");
+    free(cfg.plugins_dir);
+    free(cfg.package_parent);
+    return NULL;
+  }
+  g_eng.binds++;
+  g_eng.core = b->core;
+  pthread_mutex_unlock(&g_eng.lock);
+  bd_ip_init(&cfg);
+  bind_main(module);
+  free(cfg.plugins_dir);
+  free(cfg.package_parent);
+  return &g_binding;
+}
+
+PyObject *bd_eng_bind(PyObject *module, PyObject *capsule) {
+  bd_director_binding *b =
+      PyCapsule_GetPointer(capsule, BD_DIRECTOR_CAPSULE); /* borrowed */
+  if (b == NULL) return NULL;
+  char err[256];
+  const bd_plugin_binding *pb = bd_eng_bind_direct(module, b, err, sizeof err);
+  if (pb == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, err);
+    return NULL;
+  }
+  return PyCapsule_New((void *)pb, BD_PLUGIN_CAPSULE, NULL);
+}
+
+static double unload_wait_s(void) {
+  const char *s = getenv("BAREOSDIR_UNLOAD_WAIT");
+  double v = s ? atof(s) : 5.0;
+  return v >= 0 ? v : 5.0;
+}
+
+int bd_eng_unbind(void) {
+  pthread_mutex_lock(&g_eng.lock);
+  int last = g_eng.binds > 0 && --g_eng.binds == 0;
+  pthread_mutex_unlock(&g_eng.lock);
+  if (!last) return 0;
+  /* Refuse new calls, then give the ones in progress a bounded time. */
+  atomic_store(&g_eng.closing, 1);
+  int waited_ms = 0, limit_ms = (int)(unload_wait_s() * 1000);
+  while (atomic_load(&g_eng.inflight) > 0 && waited_ms < limit_ms) {
+    struct timespec d = {0, 1000 * 1000};
+    nanosleep(&d, NULL);
+    waited_ms++;
+  }
+  int clean = atomic_load(&g_eng.inflight) == 0 &&
+              atomic_load(&g_eng.instances) == 0;
+  if (clean && Py_IsInitialized()) {
+    bd_interp *ip = bd_ip_main();
+    if (ip->api_module != NULL) {
+      PyThreadState *ts = bd_ip_enter(ip);
+      if (ts != NULL) {
+        Py_CLEAR(ip->api_module);
+        bd_ip_leave(ts);
+      }
+    }
+    clean = bd_ip_fini();
+  }
+  atomic_store(&g_eng.closing, 0);
+  return clean;
+}
+
+bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
+                                  PluginContext *ctx) {
+  bd_instance *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return NULL;
+  inst->ctx = ctx;
+  inst->core = core;
+  inst->bare = 1;
+  inst->interp_mode = BD_INTERP_MAIN;
+  return inst;
+}
+
+void bd_eng_free_bare_instance(bd_instance *inst) { free(inst); }
+
+PyObject *bd_eng_stats(void) {
+  pthread_mutex_lock(&g_eng.lock);
+  int binds = g_eng.binds;
+  pthread_mutex_unlock(&g_eng.lock);
+  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i}", "binds", binds, "instances",
+                       atomic_load(&g_eng.instances), "loaded",
+                       atomic_load(&g_eng.loaded), "inflight",
+                       atomic_load(&g_eng.inflight), "set_aside",
+                       bd_ip_set_aside_count());
+}

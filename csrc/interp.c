@@ -1,0 +1,399 @@
+/*
+ * Interpreters and thread states: entering the right interpreter from
+ * whatever Director thread calls, creating sub-interpreters for isolated
+ * instances, and ending them safely.
+ *
+ * The Director calls one plugin instance from two or three of its threads,
+ * and many instances at once.  PyGILState_* only knows the main
+ * interpreter, so every (OS thread, interpreter) pair gets a thread state
+ * of its own, created on first use and cached.  The cache is process-wide
+ * on purpose: there is one Python runtime per process, shared by both shim
+ * copies and every mock director, and its thread states must be deleted
+ * before an interpreter ends (Py_EndInterpreter aborts the process while
+ * another thread state of it remains).  One mutex guards it.
+ *
+ * The first thread state a thread gets is always one of the main
+ * interpreter, which we never delete while the thread lives: CPython
+ * remembers a thread's first thread state for PyGILState_Ensure, and that
+ * must not dangle when a sub-interpreter's thread state is deleted later
+ * from another thread.
+ */
+#include "bareosdir.h"
+
+#include <string.h>
+#include <time.h>
+
+typedef struct bd_thread bd_thread;
+
+typedef struct bd_tsref {
+  PyThreadState *ts;
+  bd_interp *ip;
+  bd_thread *thr;            /* NULL once the OS thread has exited */
+  struct bd_tsref *ip_next;  /* in ip->tstates */
+  struct bd_tsref *thr_next; /* in thr->refs */
+} bd_tsref;
+
+struct bd_thread {
+  bd_tsref *refs;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_key_t key;
+  int ready;
+  uint64_t next_uid;
+  bd_interp main;
+  bd_interp *aside;          /* set aside: plugin threads still running */
+  int aside_count;
+  bd_ip_config cfg;
+} g_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: its thread states can no longer be current anywhere, so
+ * whoever ends their interpreter may delete them. */
+static void thread_gone(void *p) {
+  bd_thread *thr = p;
+  pthread_mutex_lock(&g_rt.lock);
+  for (bd_tsref *r = thr->refs; r != NULL; r = r->thr_next) r->thr = NULL;
+  pthread_mutex_unlock(&g_rt.lock);
+  free(thr);
+}
+
+static void make_key(void) { pthread_key_create(&g_rt.key, thread_gone); }
+
+static bd_thread *this_thread(void) {
+  bd_thread *thr = pthread_getspecific(g_rt.key);
+  if (thr == NULL) {
+    thr = calloc(1, sizeof *thr);
+    if (thr == NULL) return NULL;
+    pthread_setspecific(g_rt.key, thr);
+  }
+  return thr;
+}
+
+/* Under g_rt.lock. */
+static bd_tsref *find_ref(bd_thread *thr, bd_interp *ip) {
+  for (bd_tsref *r = thr->refs; r != NULL; r = r->thr_next)
+    if (r->ip == ip) return r;
+  return NULL;
+}
+
+/* Under g_rt.lock. */
+static bd_tsref *add_ref(bd_thread *thr, bd_interp *ip, PyThreadState *ts) {
+  bd_tsref *r = calloc(1, sizeof *r);
+  if (r == NULL) return NULL;
+  r->ts = ts;
+  r->ip = ip;
+  r->thr = thr;
+  r->thr_next = thr->refs;
+  thr->refs = r;
+  r->ip_next = ip->tstates;
+  ip->tstates = r;
+  return r;
+}
+
+/* Under g_rt.lock: unlinks r from both lists and frees it. */
+static void drop_ref(bd_tsref *r) {
+  for (bd_tsref **pp = &r->ip->tstates; *pp; pp = &(*pp)->ip_next)
+    if (*pp == r) {
+      *pp = r->ip_next;
+      break;
+    }
+  if (r->thr != NULL)
+    for (bd_tsref **pp = &r->thr->refs; *pp; pp = &(*pp)->thr_next)
+      if (*pp == r) {
+        *pp = r->thr_next;
+        break;
+      }
+  free(r);
+}
+
+/* This thread's thread state for ip, created when missing (GIL not held). */
+static PyThreadState *thread_state_for(bd_interp *ip) {
+  bd_thread *thr = this_thread();
+  if (thr == NULL) return NULL;
+  pthread_mutex_lock(&g_rt.lock);
+  bd_tsref *r = find_ref(thr, ip);
+  PyThreadState *ts = r ? r->ts : NULL;
+  pthread_mutex_unlock(&g_rt.lock);
+  if (ts != NULL) return ts;
+  if (!ip->is_main && thread_state_for(&g_rt.main) == NULL) return NULL;
+  /* PyThreadState_New does not need the GIL. */
+  ts = PyThreadState_New(ip->interp);
+  if (ts == NULL) return NULL;
+  pthread_mutex_lock(&g_rt.lock);
+  r = add_ref(thr, ip, ts);
+  pthread_mutex_unlock(&g_rt.lock);
+  if (r == NULL) {
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return NULL;
+  }
+  return ts;
+}
+
+int bd_ip_init(const bd_ip_config *cfg) {
+  pthread_once(&g_key_once, make_key);
+  pthread_mutex_lock(&g_rt.lock);
+  if (!g_rt.ready) {
+    g_rt.main.interp = PyInterpreterState_Main();
+    g_rt.main.is_main = 1;
+    g_rt.main.uid = ++g_rt.next_uid;
+    free(g_rt.cfg.package_parent);
+    free(g_rt.cfg.plugins_dir);
+    g_rt.cfg.package_parent = strdup(cfg->package_parent);
+    g_rt.cfg.plugins_dir = strdup(cfg->plugins_dir);
+    g_rt.ready = 1;
+  }
+  pthread_mutex_unlock(&g_rt.lock);
+  return 0;
+}
+
+bd_interp *bd_ip_main(void) { return &g_rt.main; }
+
+PyThreadState *bd_ip_enter(bd_interp *ip) {
+  PyThreadState *ts = thread_state_for(ip);
+  if (ts != NULL) PyEval_RestoreThread(ts);
+  return ts;
+}
+
+void bd_ip_leave(PyThreadState *ts) {
+  (void)ts;
+  PyEval_SaveThread();
+}
+
+/* In the new interpreter, GIL held: make `bareosdir` importable, import the
+ * API module and route stdout/stderr/logging/warnings to the Director. */
+static int setup_interp(bd_interp *ip) {
+  int rc = -1;
+  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+  PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+  PyObject *p1 = NULL, *p2 = NULL, *hostio = NULL, *r = NULL;
+  if (sys_path == NULL || modules == NULL) goto done;
+  p1 = PyUnicode_DecodeFSDefault(g_rt.cfg.plugins_dir); /* new */
+  p2 = PyUnicode_DecodeFSDefault(g_rt.cfg.package_parent); /* new */
+  if (p1 == NULL || p2 == NULL) goto done;
+  if (PyList_Insert(sys_path, 0, p1) < 0 || PyList_Insert(sys_path, 0, p2) < 0)
+    goto done;
+  ip->api_module = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
+  if (ip->api_module == NULL) goto done;
+  hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
+  if (hostio == NULL) goto done;
+  r = PyObject_CallMethod(hostio, "install", NULL); /* new */
+  if (r == NULL) goto done;
+  ip->baseline_modules = PySet_New(modules); /* iterates the keys */
+  ip->baseline_path = PyList_GetSlice(sys_path, 0, PyList_GET_SIZE(sys_path));
+  if (ip->baseline_modules == NULL || ip->baseline_path == NULL) goto done;
+  rc = 0;
+done:
+  Py_XDECREF(p1);
+  Py_XDECREF(p2);
+  Py_XDECREF(hostio);
+  Py_XDECREF(r);
+  return rc;
+}
+
+/* A short description of the pending exception, for err; clears it. */
+static void exc_text(char *err, size_t errlen, const char *what) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *s = value ? PyObject_Str(value) : NULL;
+  const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+  snprintf(err, errlen, "%s: %s: %s", what,
+           type ? ((PyTypeObject *)type)->tp_name : "error",
+           msg ? msg : "(no details)");
+  PyErr_Clear();
+  Py_XDECREF(s);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+}
+
+bd_interp *bd_ip_acquire(char *err, size_t errlen) {
+  PyThreadState *main_ts = bd_ip_enter(&g_rt.main);
+  if (main_ts == NULL) {
+    snprintf(err, errlen, "cannot create a thread state");
+    return NULL;
+  }
+  bd_interp *ip = calloc(1, sizeof *ip);
+  PyThreadState *sub = ip ? Py_NewInterpreter() : NULL; /* now current */
+  if (sub == NULL) {
+    snprintf(err, errlen, "cannot create a sub-interpreter");
+    free(ip);
+    PyThreadState_Swap(main_ts);
+    bd_ip_leave(main_ts);
+    return NULL;
+  }
+  ip->interp = PyThreadState_GetInterpreter(sub);
+  pthread_mutex_init(&ip->lock, NULL);
+  pthread_mutex_lock(&g_rt.lock);
+  ip->uid = ++g_rt.next_uid;
+  bd_tsref *ref = add_ref(this_thread(), ip, sub);
+  pthread_mutex_unlock(&g_rt.lock);
+  if (ref == NULL || setup_interp(ip) < 0) {
+    if (PyErr_Occurred())
+      exc_text(err, errlen, "setting up the sub-interpreter failed");
+    else
+      snprintf(err, errlen, "setting up the sub-interpreter failed");
+    Py_CLEAR(ip->api_module);
+    Py_CLEAR(ip->baseline_modules);
+    Py_CLEAR(ip->baseline_path);
+    pthread_mutex_lock(&g_rt.lock);
+    while (ip->tstates) drop_ref(ip->tstates);
+    pthread_mutex_unlock(&g_rt.lock);
+    Py_EndInterpreter(sub);
+    PyThreadState_Swap(main_ts);
+    bd_ip_leave(main_ts);
+    pthread_mutex_destroy(&ip->lock);
+    free(ip);
+    return NULL;
+  }
+  PyEval_SaveThread();
+  return ip;
+}
+
+static int thread_count(PyInterpreterState *interp) {
+  int n = 0;
+  for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
+       t = PyThreadState_Next(t))
+    n++;
+  return n;
+}
+
+/* GIL held with `cur` (a thread state of ip) current: deletes every other
+ * cached thread state of ip.  None of them is current: calls into one
+ * interpreter's instance never overlap, and threads that exited left theirs
+ * behind. */
+static void drop_other_tstates(bd_interp *ip, PyThreadState *cur) {
+  pthread_mutex_lock(&g_rt.lock);
+  bd_tsref *r = ip->tstates;
+  while (r != NULL) {
+    bd_tsref *next = r->ip_next;
+    if (r->ts != cur) {
+      PyThreadState_Clear(r->ts);
+      PyThreadState_Delete(r->ts);
+      drop_ref(r);
+    }
+    r = next;
+  }
+  pthread_mutex_unlock(&g_rt.lock);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double thread_wait_s(void) {
+  const char *s = getenv("BAREOSDIR_THREAD_WAIT");
+  double v = s ? atof(s) : 1.0;
+  return v >= 0 ? v : 1.0;
+}
+
+/*
+ * Ends ip if only our thread state is left in it, waiting up to `wait`
+ * seconds for plugin threads to finish.  GIL not held.  Returns 0 when
+ * ended, 1 when threads are still running (ip untouched otherwise).
+ */
+static int try_end(bd_interp *ip, double wait) {
+  PyThreadState *ts = bd_ip_enter(ip);
+  if (ts == NULL) return 1;
+  drop_other_tstates(ip, ts);
+  double deadline = now_s() + wait;
+  while (thread_count(ip->interp) > 1) {
+    if (now_s() >= deadline) {
+      bd_ip_leave(ts);
+      return 1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec d = {0, 5 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    Py_END_ALLOW_THREADS
+    drop_other_tstates(ip, ts);
+  }
+  Py_CLEAR(ip->api_module);
+  Py_CLEAR(ip->baseline_modules);
+  Py_CLEAR(ip->baseline_path);
+  pthread_mutex_lock(&g_rt.lock);
+  while (ip->tstates) drop_ref(ip->tstates);
+  pthread_mutex_unlock(&g_rt.lock);
+  Py_EndInterpreter(ts); /* GIL still held, no thread state current */
+  PyThreadState *main_ts = thread_state_for(&g_rt.main);
+  PyThreadState_Swap(main_ts);
+  PyEval_SaveThread();
+  pthread_mutex_destroy(&ip->lock);
+  free(ip);
+  return 0;
+}
+
+/* Ends the set-aside interpreters whose plugin threads have finished. */
+static void sweep_aside(void) {
+  for (;;) {
+    pthread_mutex_lock(&g_rt.lock);
+    bd_interp **pp = &g_rt.aside;
+    bd_interp *ip = NULL;
+    for (; *pp; pp = &(*pp)->next) {
+      /* Reading the thread list without the GIL would race; only take
+       * candidates out here and check under the GIL in try_end. */
+      ip = *pp;
+      *pp = ip->next;
+      g_rt.aside_count--;
+      break;
+    }
+    pthread_mutex_unlock(&g_rt.lock);
+    if (ip == NULL) return;
+    if (try_end(ip, 0) != 0) {
+      pthread_mutex_lock(&g_rt.lock);
+      ip->next = g_rt.aside;
+      g_rt.aside = ip;
+      g_rt.aside_count++;
+      pthread_mutex_unlock(&g_rt.lock);
+      return; /* still busy: try the others next time */
+    }
+  }
+}
+
+int bd_ip_release(bd_interp *ip) {
+  ip->owner = NULL;
+  if (try_end(ip, thread_wait_s()) == 0) {
+    sweep_aside();
+    return 0;
+  }
+  /* A plugin left threads running: ending the interpreter now would abort
+   * the process, waiting longer would stall the Director.  Keep it. */
+  pthread_mutex_lock(&g_rt.lock);
+  ip->next = g_rt.aside;
+  g_rt.aside = ip;
+  g_rt.aside_count++;
+  pthread_mutex_unlock(&g_rt.lock);
+  return 1;
+}
+
+int bd_ip_set_aside_count(void) {
+  pthread_mutex_lock(&g_rt.lock);
+  int n = g_rt.aside_count;
+  pthread_mutex_unlock(&g_rt.lock);
+  return n;
+}
+
+int bd_ip_fini(void) {
+  sweep_aside();
+  /* Delete the main interpreter's cached thread states but the current
+   * one, which stays with this thread (CPython remembers it as the
+   * thread's own); the runtime may be finalized next, or bound again. */
+  PyThreadState *ts = bd_ip_enter(&g_rt.main);
+  if (ts == NULL) return 0;
+  drop_other_tstates(&g_rt.main, ts);
+  bd_ip_leave(ts);
+  pthread_mutex_lock(&g_rt.lock);
+  int clean = g_rt.aside == NULL;
+  if (clean) {
+    while (g_rt.main.tstates) drop_ref(g_rt.main.tstates);
+    g_rt.ready = 0;
+  }
+  pthread_mutex_unlock(&g_rt.lock);
+  return clean;
+}

@@ -1,0 +1,694 @@
+/*
+ * The bareosdir._bareosdir Python module: the seven functions plugins call
+ * (GetValue, SetValue, DebugMessage, JobMessage, RegisterEvents,
+ * UnRegisterEvents, GetInstanceCount), the constants with their named
+ * dicts, and the per-module state that ties a call to its plugin instance.
+ * Multi-phase initialisation: every interpreter gets its own module object
+ * and state.
+ */
+#include "bareosdir.h"
+
+#include <string.h>
+
+typedef struct {
+  const char *group;
+  const char *name;
+  int value;
+} bd_const;
+
+static const bd_const bd_consts[] = {
+    {"bRCs", "bRC_OK", bRC_OK},
+    {"bRCs", "bRC_Stop", bRC_Stop},
+    {"bRCs", "bRC_Error", bRC_Error},
+    {"bRCs", "bRC_More", bRC_More},
+    {"bRCs", "bRC_Term", bRC_Term},
+    {"bRCs", "bRC_Seen", bRC_Seen},
+    {"bRCs", "bRC_Core", bRC_Core},
+    {"bRCs", "bRC_Skip", bRC_Skip},
+    {"bRCs", "bRC_Cancel", bRC_Cancel},
+    {"bJobMessageType", "M_ABORT", M_ABORT},
+    {"bJobMessageType", "M_DEBUG", M_DEBUG},
+    {"bJobMessageType", "M_FATAL", M_FATAL},
+    {"bJobMessageType", "M_ERROR", M_ERROR},
+    {"bJobMessageType", "M_WARNING", M_WARNING},
+    {"bJobMessageType", "M_INFO", M_INFO},
+    {"bJobMessageType", "M_SAVED", M_SAVED},
+    {"bJobMessageType", "M_NOTSAVED", M_NOTSAVED},
+    {"bJobMessageType", "M_SKIPPED", M_SKIPPED},
+    {"bJobMessageType", "M_MOUNT", M_MOUNT},
+    {"bJobMessageType", "M_ERROR_TERM", M_ERROR_TERM},
+    {"bJobMessageType", "M_TERM", M_TERM},
+    {"bJobMessageType", "M_RESTORED", M_RESTORED},
+    {"bJobMessageType", "M_SECURITY", M_SECURITY},
+    {"bJobMessageType", "M_ALERT", M_ALERT},
+    {"bJobMessageType", "M_VOLMGMT", M_VOLMGMT},
+    {"bDirVariable", "bDirVarJob", bDirVarJob},
+    {"bDirVariable", "bDirVarLevel", bDirVarLevel},
+    {"bDirVariable", "bDirVarType", bDirVarType},
+    {"bDirVariable", "bDirVarJobId", bDirVarJobId},
+    {"bDirVariable", "bDirVarClient", bDirVarClient},
+    {"bDirVariable", "bDirVarNumVols", bDirVarNumVols},
+    {"bDirVariable", "bDirVarPool", bDirVarPool},
+    {"bDirVariable", "bDirVarStorage", bDirVarStorage},
+    {"bDirVariable", "bDirVarWriteStorage", bDirVarWriteStorage},
+    {"bDirVariable", "bDirVarReadStorage", bDirVarReadStorage},
+    {"bDirVariable", "bDirVarCatalog", bDirVarCatalog},
+    {"bDirVariable", "bDirVarMediaType", bDirVarMediaType},
+    {"bDirVariable", "bDirVarJobName", bDirVarJobName},
+    {"bDirVariable", "bDirVarJobStatus", bDirVarJobStatus},
+    {"bDirVariable", "bDirVarPriority", bDirVarPriority},
+    {"bDirVariable", "bDirVarVolumeName", bDirVarVolumeName},
+    {"bDirVariable", "bDirVarCatalogRes", bDirVarCatalogRes},
+    {"bDirVariable", "bDirVarJobErrors", bDirVarJobErrors},
+    {"bDirVariable", "bDirVarJobFiles", bDirVarJobFiles},
+    {"bDirVariable", "bDirVarSDJobFiles", bDirVarSDJobFiles},
+    {"bDirVariable", "bDirVarSDErrors", bDirVarSDErrors},
+    {"bDirVariable", "bDirVarFDJobStatus", bDirVarFDJobStatus},
+    {"bDirVariable", "bDirVarSDJobStatus", bDirVarSDJobStatus},
+    {"bDirVariable", "bDirVarPluginDir", bDirVarPluginDir},
+    {"bDirVariable", "bDirVarLastRate", bDirVarLastRate},
+    {"bDirVariable", "bDirVarJobBytes", bDirVarJobBytes},
+    {"bDirVariable", "bDirVarReadBytes", bDirVarReadBytes},
+    {"bwDirVariable", "bwDirVarJobReport", bwDirVarJobReport},
+    {"bwDirVariable", "bwDirVarVolumeName", bwDirVarVolumeName},
+    {"bwDirVariable", "bwDirVarPriority", bwDirVarPriority},
+    {"bwDirVariable", "bwDirVarJobLevel", bwDirVarJobLevel},
+    {"bDirEventType", "bDirEventJobStart", bDirEventJobStart},
+    {"bDirEventType", "bDirEventJobEnd", bDirEventJobEnd},
+    {"bDirEventType", "bDirEventJobInit", bDirEventJobInit},
+    {"bDirEventType", "bDirEventJobRun", bDirEventJobRun},
+    {"bDirEventType", "bDirEventVolumePurged", bDirEventVolumePurged},
+    {"bDirEventType", "bDirEventNewVolume", bDirEventNewVolume},
+    {"bDirEventType", "bDirEventNeedVolume", bDirEventNeedVolume},
+    {"bDirEventType", "bDirEventVolumeFull", bDirEventVolumeFull},
+    {"bDirEventType", "bDirEventRecyle", bDirEventRecyle},
+    {"bDirEventType", "bDirEventGetScratch", bDirEventGetScratch},
+    {"bDirEventType", "bDirEventNewPluginOptions", bDirEventNewPluginOptions},
+};
+
+static const char *const bd_groups[] = {"bRCs", "bJobMessageType",
+                                        "bDirVariable", "bwDirVariable",
+                                        "bDirEventType"};
+
+static const char *msg_type_name(int type) {
+  for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
+    if (strcmp(bd_consts[i].group, "bJobMessageType") == 0 &&
+        bd_consts[i].value == type)
+      return bd_consts[i].name;
+  }
+  if (type == M_AUDIT) return "M_AUDIT";
+  if (type == M_CONFIG_ERROR) return "M_CONFIG_ERROR";
+  return "an unknown type";
+}
+
+bd_modstate *bd_mod_state(PyObject *module) {
+  return (bd_modstate *)PyModule_GetState(module);
+}
+
+/*
+ * The instance a call belongs to.  In an isolated interpreter it is the one
+ * instance that interpreter serves (any thread of it, including threads the
+ * plugin started, finds it; none once the job is over).  In the main
+ * interpreter the engine (or a test's bind) puts the instance in the
+ * calling thread state's dict for the duration of the dispatch.
+ */
+bd_instance *bd_mod_current(PyObject *module, int raise) {
+  bd_modstate *st = bd_mod_state(module);
+  if (st->owner != NULL && !atomic_load(&st->owner->closing))
+    return st->owner;
+  PyObject *d = PyThreadState_GetDict(); /* borrowed */
+  if (d != NULL) {
+    PyObject *cap = PyDict_GetItemWithError(d, st->tsd_key); /* borrowed */
+    if (cap != NULL) {
+      bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
+      if (inst != NULL && !atomic_load(&inst->closing)) return inst;
+      PyErr_Clear();
+    } else if (PyErr_Occurred()) {
+      PyErr_Clear();
+    }
+  }
+  if (raise)
+    PyErr_SetString(PyExc_RuntimeError,
+                    "bareosdir: no Bareos Director context here: this call "
+                    "works only inside a plugin that the Director (or "
+                    "bareosdir.testing) is running, on its job's threads "
+                    "and while its job lasts");
+  return NULL;
+}
+
+/* ---- messages: our rules on types, newlines and formats ---- */
+
+/* Copies text, escaping NUL bytes as "\0" and ending with exactly one
+ * newline.  Returns a malloc'd string or NULL. */
+static char *message_text(const char *prefix, const char *text, size_t len) {
+  size_t plen = prefix ? strlen(prefix) : 0;
+  size_t nul = 0;
+  for (size_t i = 0; i < len; i++)
+    if (text[i] == '\0') nul++;
+  char *out = malloc(plen + len + nul + 2);
+  if (out == NULL) return NULL;
+  size_t o = 0;
+  if (plen) {
+    memcpy(out, prefix, plen);
+    o = plen;
+  }
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] == '\0') {
+      out[o++] = '\\';
+      out[o++] = '0';
+    } else {
+      out[o++] = text[i];
+    }
+  }
+  if (o == 0 || out[o - 1] != '\n') out[o++] = '\n';
+  out[o] = '\0';
+  return out;
+}
+
+void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,
+                        const char *file, int line, int type,
+                        const char *text, size_t len) {
+  char prefix[96];
+  const char *pre = NULL;
+  /* Types that end the Director (abort, exit) and numbers it does not know
+   * never reach it: they become M_FATAL, naming what was asked for. */
+  if (type < 1 || type > M_VOLMGMT || type == M_ABORT ||
+      type == M_ERROR_TERM) {
+    snprintf(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
+             msg_type_name(type), type);
+    pre = prefix;
+    type = M_FATAL;
+  }
+  char *buf = message_text(pre, text, len);
+  if (buf == NULL) return;
+  core->JobMessage(ctx, file, line, type, 0, "%s", buf);
+  free(buf);
+}
+
+void bd_mod_debug_message(const CoreFunctions *core, PluginContext *ctx,
+                          const char *file, int line, int level,
+                          const char *text, size_t len) {
+  char *buf = message_text(NULL, text, len);
+  if (buf == NULL) return;
+  core->DebugMessage(ctx, file, line, level, "%s", buf);
+  free(buf);
+}
+
+/* ---- argument helpers ---- */
+
+static int arg_int(PyObject *o, const char *fn, const char *what, long *out) {
+  if (!PyLong_Check(o)) {
+    PyErr_Format(PyExc_TypeError, "%s(): %s must be int, not %.100s", fn,
+                 what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  int overflow = 0;
+  long v = PyLong_AsLongAndOverflow(o, &overflow);
+  if (v == -1 && PyErr_Occurred()) return -1;
+  if (overflow || v < INT32_MIN || v > INT32_MAX) {
+    PyErr_Format(PyExc_OverflowError, "%s(): %s %R is out of range", fn,
+                 what, o);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Old plugins (Bareos 19 and older) pass their context object first: accept
+ * it when it is this instance's, refuse anything else.  Returns the number
+ * of leading arguments to skip, or -1. */
+static int skip_legacy_ctx(bd_modstate *st, bd_instance *inst,
+                           PyObject *const *args, Py_ssize_t nargs,
+                           Py_ssize_t nplain, const char *fn) {
+  if (nargs <= nplain || nargs == 0) return 0;
+  PyObject *first = args[0];
+  if (st->legacy_ctx_type != NULL &&
+      PyObject_TypeCheck(first, (PyTypeObject *)st->legacy_ctx_type)) {
+    if (inst->legacy_ctx != NULL && first != inst->legacy_ctx) {
+      PyErr_Format(PyExc_ValueError,
+                   "%s(): the context passed belongs to another plugin "
+                   "instance", fn);
+      return -1;
+    }
+    return 1;
+  }
+  if (nargs > nplain) {
+    PyErr_Format(PyExc_TypeError,
+                 "%s(): the first of %zd arguments must be the plugin "
+                 "context that Bareos passed to the plugin (old API), not "
+                 "%.100s",
+                 fn, nargs, Py_TYPE(first)->tp_name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Where in the plugin the call came from, for the message's file:line. */
+static void caller_location(PyObject **file_obj, const char **file,
+                            int *line) {
+  *file_obj = NULL;
+  *file = "python";
+  *line = 0;
+  PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+  if (f == NULL) return;
+  PyCodeObject *co = PyFrame_GetCode(f); /* new reference */
+  *line = PyFrame_GetLineNumber(f);
+  if (co != NULL) {
+    PyObject *fn = PyObject_GetAttrString((PyObject *)co, "co_filename");
+    Py_DECREF(co);
+    if (fn != NULL && PyUnicode_Check(fn)) {
+      const char *s = PyUnicode_AsUTF8(fn);
+      if (s != NULL) {
+        *file_obj = fn;
+        *file = s;
+        return;
+      }
+    }
+    Py_XDECREF(fn);
+    PyErr_Clear();
+  }
+}
+
+/* ---- the functions ---- */
+
+static const signed char var_kind[BD_DIR_VAR_MAX + 1] = {
+    /* 0 unknown, 's' string, 'i' int, 'u' int read as uint64, 'U' uint64,
+     * 'x' always an error */
+    [bDirVarJob] = 's',          [bDirVarLevel] = 'i',
+    [bDirVarType] = 'i',         [bDirVarJobId] = 'i',
+    [bDirVarClient] = 's',       [bDirVarNumVols] = 'i',
+    [bDirVarPool] = 's',         [bDirVarStorage] = 's',
+    [bDirVarWriteStorage] = 's', [bDirVarReadStorage] = 's',
+    [bDirVarCatalog] = 's',      [bDirVarMediaType] = 's',
+    [bDirVarJobName] = 's',      [bDirVarJobStatus] = 'i',
+    [bDirVarPriority] = 'i',     [bDirVarVolumeName] = 's',
+    [bDirVarCatalogRes] = 'x',   [bDirVarJobErrors] = 'u',
+    [bDirVarJobFiles] = 'u',     [bDirVarSDJobFiles] = 'u',
+    [bDirVarSDErrors] = 'u',     [bDirVarFDJobStatus] = 'i',
+    [bDirVarSDJobStatus] = 'i',  [bDirVarPluginDir] = 's',
+    [bDirVarLastRate] = 'u',     [bDirVarJobBytes] = 'U',
+    [bDirVarReadBytes] = 'U',
+};
+
+static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
+                              Py_ssize_t nargs) {
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL) return NULL;
+  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 1,
+                             "GetValue");
+  if (skip < 0) return NULL;
+  if (nargs - skip != 1) {
+    PyErr_Format(PyExc_TypeError, "GetValue() takes 1 argument (%zd given)",
+                 nargs - skip);
+    return NULL;
+  }
+  long var;
+  if (arg_int(args[skip], "GetValue", "the variable", &var) < 0) return NULL;
+  int kind = (var >= 1 && var <= BD_DIR_VAR_MAX) ? var_kind[var] : 0;
+  if (kind == 0) {
+    char text[96];
+    int n = snprintf(text, sizeof text,
+                     "GetValue: unknown variable %ld, answering None", var);
+    bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, text,
+                         (size_t)n);
+    Py_RETURN_NONE;
+  }
+  if (kind == 'x') Py_RETURN_NONE;
+  /* The Director's answer is an in-memory lookup: done with the GIL held,
+   * so the instance cannot be freed underneath the call. */
+  if (kind == 's') {
+    char *s = NULL;
+    if (inst->core->getBareosValue(inst->ctx, (int)var, &s) != bRC_OK ||
+        s == NULL)
+      Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "surrogateescape");
+  }
+  if (kind == 'i') {
+    int v = 0;
+    if (inst->core->getBareosValue(inst->ctx, (int)var, &v) != bRC_OK)
+      Py_RETURN_NONE;
+    return PyLong_FromLong(v);
+  }
+  uint64_t v = 0; /* 'u': the Director writes an int into it */
+  if (inst->core->getBareosValue(inst->ctx, (int)var, &v) != bRC_OK)
+    Py_RETURN_NONE;
+  return PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *mod_SetValue(PyObject *m, PyObject *const *args,
+                              Py_ssize_t nargs) {
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL) return NULL;
+  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 2,
+                             "SetValue");
+  if (skip < 0) return NULL;
+  if (nargs - skip != 2) {
+    PyErr_Format(PyExc_TypeError,
+                 "SetValue() takes 2 arguments (%zd given)", nargs - skip);
+    return NULL;
+  }
+  long var;
+  if (arg_int(args[skip], "SetValue", "the variable", &var) < 0) return NULL;
+  PyObject *value = args[skip + 1];
+  bRC rc = bRC_Error;
+  switch (var) {
+  case bwDirVarJobReport:
+    rc = bRC_OK;
+    break;
+  case bwDirVarVolumeName: {
+    if (!PyUnicode_Check(value)) {
+      PyErr_Format(PyExc_TypeError,
+                   "SetValue(bwDirVarVolumeName): value must be str, not "
+                   "%.100s", Py_TYPE(value)->tp_name);
+      return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+    if (s == NULL) return NULL;
+    if ((size_t)len != strlen(s)) {
+      PyErr_SetString(PyExc_ValueError,
+                      "SetValue(bwDirVarVolumeName): the volume name "
+                      "contains a NUL character");
+      return NULL;
+    }
+    rc = inst->core->setBareosValue(inst->ctx, (int)var, (void *)s);
+    break;
+  }
+  case bwDirVarPriority:
+  case bwDirVarJobLevel: {
+    long v;
+    if (arg_int(value, "SetValue", "the value", &v) < 0) return NULL;
+    if (v < 0) {
+      rc = bRC_Error;
+      break;
+    }
+    int iv = (int)v;
+    rc = inst->core->setBareosValue(inst->ctx, (int)var, &iv);
+    break;
+  }
+  default:
+    rc = bRC_Error;
+  }
+  return PyLong_FromLong(rc);
+}
+
+/* JobMessage and DebugMessage may block inside the Director (mail, catalog
+ * writes): the GIL is dropped around the callback.  api_calls lets
+ * freePlugin wait for such a call before the context goes away. */
+static PyObject *send_message(PyObject *m, PyObject *const *args,
+                              Py_ssize_t nargs, int is_job) {
+  const char *fn = is_job ? "JobMessage" : "DebugMessage";
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL) return NULL;
+  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 2, fn);
+  if (skip < 0) return NULL;
+  Py_ssize_t n = nargs - skip;
+  if (n < 1 || n > 2) {
+    PyErr_Format(PyExc_TypeError,
+                 "%s() takes a %s and an optional text (%zd arguments given)",
+                 fn, is_job ? "message type" : "level", n);
+    return NULL;
+  }
+  long kind;
+  if (arg_int(args[skip], fn, is_job ? "the message type" : "the level",
+              &kind) < 0)
+    return NULL;
+  const char *text = "";
+  Py_ssize_t len = 0;
+  if (n == 2 && args[skip + 1] != Py_None) {
+    if (!PyUnicode_Check(args[skip + 1])) {
+      PyErr_Format(PyExc_TypeError, "%s(): text must be str or None, not "
+                                    "%.100s",
+                   fn, Py_TYPE(args[skip + 1])->tp_name);
+      return NULL;
+    }
+    text = PyUnicode_AsUTF8AndSize(args[skip + 1], &len);
+    if (text == NULL) return NULL;
+  }
+  PyObject *file_obj;
+  const char *file;
+  int line;
+  caller_location(&file_obj, &file, &line);
+  atomic_fetch_add(&inst->api_calls, 1);
+  Py_BEGIN_ALLOW_THREADS
+  if (is_job)
+    bd_mod_job_message(inst->core, inst->ctx, file, line, (int)kind, text,
+                       (size_t)len);
+  else
+    bd_mod_debug_message(inst->core, inst->ctx, file, line, (int)kind, text,
+                         (size_t)len);
+  Py_END_ALLOW_THREADS
+  atomic_fetch_sub(&inst->api_calls, 1);
+  Py_XDECREF(file_obj);
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_JobMessage(PyObject *m, PyObject *const *args,
+                                Py_ssize_t nargs) {
+  return send_message(m, args, nargs, 1);
+}
+
+static PyObject *mod_DebugMessage(PyObject *m, PyObject *const *args,
+                                  Py_ssize_t nargs) {
+  return send_message(m, args, nargs, 0);
+}
+
+static PyObject *change_events(PyObject *m, PyObject *const *args,
+                               Py_ssize_t nargs, int reg) {
+  const char *fn = reg ? "RegisterEvents" : "UnRegisterEvents";
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL) return NULL;
+  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 1, fn);
+  if (skip < 0) return NULL;
+  if (nargs - skip != 1) {
+    PyErr_Format(PyExc_TypeError, "%s() takes 1 argument (%zd given)", fn,
+                 nargs - skip);
+    return NULL;
+  }
+  PyObject *seq = args[skip];
+  if (PyUnicode_Check(seq) || PyBytes_Check(seq) || !PySequence_Check(seq)) {
+    PyErr_Format(PyExc_TypeError,
+                 "%s(): expected a sequence of event numbers, not %.100s", fn,
+                 Py_TYPE(seq)->tp_name);
+    return NULL;
+  }
+  PyObject *fast = PySequence_Fast(seq, "expected a sequence"); /* new */
+  if (fast == NULL) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  int any = 0;
+  bRC rc = bRC_OK;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    long ev;
+    if (arg_int(PySequence_Fast_GET_ITEM(fast, i), fn, "each event", &ev) <
+        0) {
+      Py_DECREF(fast);
+      return NULL;
+    }
+    if (ev < bDirEventJobStart || ev > bDirEventGetScratch) continue;
+    any = 1;
+    bRC r = reg ? inst->core->registerBareosEvents(inst->ctx, 1, (int)ev)
+                : inst->core->unregisterBareosEvents(inst->ctx, 1, (int)ev);
+    if (r != bRC_OK) rc = r;
+  }
+  Py_DECREF(fast);
+  return PyLong_FromLong(any ? rc : bRC_Error);
+}
+
+static PyObject *mod_RegisterEvents(PyObject *m, PyObject *const *args,
+                                    Py_ssize_t nargs) {
+  return change_events(m, args, nargs, 1);
+}
+
+static PyObject *mod_UnRegisterEvents(PyObject *m, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+  return change_events(m, args, nargs, 0);
+}
+
+static PyObject *mod_GetInstanceCount(PyObject *m, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL) return NULL;
+  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 0,
+                             "GetInstanceCount");
+  if (skip < 0) return NULL;
+  if (nargs - skip != 0) {
+    PyErr_SetString(PyExc_TypeError, "GetInstanceCount() takes no arguments");
+    return NULL;
+  }
+  int count = 0;
+  if (inst->core->getInstanceCount(inst->ctx, &count) != bRC_OK)
+    Py_RETURN_NONE;
+  return PyLong_FromLong(count);
+}
+
+/* Host-side helpers used by bareosdir._hostio and the shim. */
+
+/* _message(kind, level_or_type, text): like JobMessage/DebugMessage but
+ * falls back to the Director's log (NULL context) when no instance is
+ * current, and does nothing at all when no Director is bound. */
+static PyObject *mod__message(PyObject *m, PyObject *args) {
+  int is_job, kind;
+  const char *text;
+  Py_ssize_t len;
+  if (!PyArg_ParseTuple(args, "pis#", &is_job, &kind, &text, &len))
+    return NULL;
+  bd_instance *inst = bd_mod_current(m, 0);
+  const CoreFunctions *core = inst ? inst->core : NULL;
+  PluginContext *ctx = inst ? inst->ctx : NULL;
+  if (core == NULL) core = bd_eng_core();
+  if (core == NULL) Py_RETURN_FALSE;
+  if (inst) atomic_fetch_add(&inst->api_calls, 1);
+  Py_BEGIN_ALLOW_THREADS
+  if (is_job)
+    bd_mod_job_message(core, ctx, "python", 0, kind, text, (size_t)len);
+  else
+    bd_mod_debug_message(core, ctx, "python", 0, kind, text, (size_t)len);
+  Py_END_ALLOW_THREADS
+  if (inst) atomic_fetch_sub(&inst->api_calls, 1);
+  Py_RETURN_TRUE;
+}
+
+static PyObject *mod__bind(PyObject *m, PyObject *capsule) {
+  return bd_eng_bind(m, capsule);
+}
+
+static PyObject *mod__stats(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  return bd_eng_stats();
+}
+
+static PyObject *mod__mask_secrets(PyObject *m, PyObject *arg) {
+  (void)m;
+  const char *s = PyUnicode_AsUTF8(arg);
+  if (s == NULL) return NULL;
+  char *masked = bd_options_mask_secrets(s);
+  if (masked == NULL) return PyErr_NoMemory();
+  PyObject *r = PyUnicode_FromString(masked);
+  free(masked);
+  return r;
+}
+
+static PyObject *mod__parse_options(PyObject *m, PyObject *arg) {
+  (void)m;
+  const char *s = PyUnicode_AsUTF8(arg);
+  if (s == NULL) return NULL;
+  bd_options o;
+  char err[512];
+  if (bd_options_parse(s, &o, err, sizeof err) != 0) {
+    PyErr_SetString(PyExc_ValueError, err);
+    return NULL;
+  }
+  PyObject *r = Py_BuildValue(
+      "{s:s,s:i,s:z,s:z,s:s,s:s,s:s}", "plugin", o.plugin, "instance",
+      o.instance, "module_path", o.module_path, "module_name", o.module_name,
+      "interpreter", o.interpreter == BD_INTERP_MAIN ? "main" : "isolated",
+      "on_error", o.on_error == BD_ON_ERROR_WARNING ? "warning" : "fatal",
+      "rest", o.rest);
+  bd_options_free(&o);
+  return r;
+}
+
+static PyMethodDef bd_methods[] = {
+    {"GetValue", (PyCFunction)(void (*)(void))mod_GetValue, METH_FASTCALL,
+     "GetValue(var) -> int | str | None: a value of the current job."},
+    {"SetValue", (PyCFunction)(void (*)(void))mod_SetValue, METH_FASTCALL,
+     "SetValue(var, value) -> int: set a job value; answers a bRC."},
+    {"DebugMessage", (PyCFunction)(void (*)(void))mod_DebugMessage,
+     METH_FASTCALL,
+     "DebugMessage(level, text=None): a Director debug message."},
+    {"JobMessage", (PyCFunction)(void (*)(void))mod_JobMessage, METH_FASTCALL,
+     "JobMessage(type, text=None): a message in the job log."},
+    {"RegisterEvents", (PyCFunction)(void (*)(void))mod_RegisterEvents,
+     METH_FASTCALL, "RegisterEvents(events) -> int: ask for these events."},
+    {"UnRegisterEvents", (PyCFunction)(void (*)(void))mod_UnRegisterEvents,
+     METH_FASTCALL, "UnRegisterEvents(events) -> int: stop these events."},
+    {"GetInstanceCount", (PyCFunction)(void (*)(void))mod_GetInstanceCount,
+     METH_FASTCALL, "GetInstanceCount() -> int | None"},
+    {"_message", mod__message, METH_VARARGS, NULL},
+    {"_bind", mod__bind, METH_O, NULL},
+    {"_stats", mod__stats, METH_NOARGS, NULL},
+    {"_mask_secrets", mod__mask_secrets, METH_O, NULL},
+    {"_parse_options", mod__parse_options, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static int bd_exec(PyObject *m) {
+  bd_modstate *st = bd_mod_state(m);
+  st->tsd_key = PyUnicode_InternFromString("bareosdir.instance");
+  st->str_load = PyUnicode_InternFromString("load_bareos_plugin");
+  st->str_parse = PyUnicode_InternFromString("parse_plugin_definition");
+  st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
+  if (!st->tsd_key || !st->str_load || !st->str_parse || !st->str_handle)
+    return -1;
+  for (size_t g = 0; g < sizeof bd_groups / sizeof bd_groups[0]; g++) {
+    PyObject *d = PyDict_New();
+    if (d == NULL) return -1;
+    for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
+      if (strcmp(bd_consts[i].group, bd_groups[g]) != 0) continue;
+      PyObject *v = PyLong_FromLong(bd_consts[i].value);
+      if (v == NULL || PyDict_SetItemString(d, bd_consts[i].name, v) < 0 ||
+          PyModule_AddObjectRef(m, bd_consts[i].name, v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(d);
+        return -1;
+      }
+      Py_DECREF(v);
+    }
+    if (PyModule_AddObject(m, bd_groups[g], d) < 0) { /* steals on success */
+      Py_DECREF(d);
+      return -1;
+    }
+  }
+  if (PyModule_AddStringConstant(m, "__version__", BD_VERSION) < 0) return -1;
+  if (bd_test_add_types(m, st) < 0) return -1;
+  return 0;
+}
+
+static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
+  bd_modstate *st = bd_mod_state(m);
+  Py_VISIT(st->format_exception);
+  Py_VISIT(st->mock_director_type);
+  Py_VISIT(st->mock_job_type);
+  Py_VISIT(st->legacy_ctx_type);
+  return 0;
+}
+
+static int bd_clear(PyObject *m) {
+  bd_modstate *st = bd_mod_state(m);
+  Py_CLEAR(st->tsd_key);
+  Py_CLEAR(st->str_load);
+  Py_CLEAR(st->str_parse);
+  Py_CLEAR(st->str_handle);
+  Py_CLEAR(st->format_exception);
+  Py_CLEAR(st->mock_director_type);
+  Py_CLEAR(st->mock_job_type);
+  Py_CLEAR(st->legacy_ctx_type);
+  return 0;
+}
+
+static void bd_free(void *m) { bd_clear((PyObject *)m); }
+
+static PyModuleDef_Slot bd_slots[] = {
+    {Py_mod_exec, bd_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* No static Python objects, all state per module; the engine's C state
+     * relies on the one GIL that 3.11 interpreters share. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef bd_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "bareosdir._bareosdir",
+    .m_doc = "The Bareos Director's plugin API, for Python plugins.",
+    .m_size = sizeof(bd_modstate),
+    .m_methods = bd_methods,
+    .m_slots = bd_slots,
+    .m_traverse = bd_traverse,
+    .m_clear = bd_clear,
+    .m_free = bd_free,
+};
+
+PyMODINIT_FUNC PyInit__bareosdir(void) { return PyModuleDef_Init(&bd_module); }

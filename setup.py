@@ -1,0 +1,42 @@
+"""Builds the C extension bareosdir._bareosdir from csrc/.
+
+Warnings are errors when BAREOSDIR_WERROR=1 (CI); BAREOSDIR_SANITIZE=1 adds
+ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded).
+"""
+import os
+
+from setuptools import Extension, setup
+
+cflags = ["-std=c11", "-Wall", "-Wextra", "-D_GNU_SOURCE", "-fvisibility=hidden"]
+ldflags = []
+if os.environ.get("BAREOSDIR_WERROR") == "1":
+    cflags.append("-Werror")
+if os.environ.get("BAREOSDIR_SANITIZE") == "1":
+    cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+    ldflags += ["-fsanitize=address,undefined"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "bareosdir._bareosdir",
+            sources=[
+                "csrc/module.c",
+                "csrc/engine.c",
+                "csrc/interp.c",
+                "csrc/errors.c",
+                "csrc/testing.c",
+                "csrc/options.c",
+                "csrc/director_model.c",
+            ],
+            depends=[
+                "csrc/bareosdir.h",
+                "csrc/director_abi.h",
+                "csrc/options.h",
+                "csrc/director_model.h",
+            ],
+            include_dirs=["csrc"],
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
+        )
+    ],
+)
