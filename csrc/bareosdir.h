@@ -21,33 +21,13 @@
 
 #include "director_abi.h"
 #include "options.h"
+#include "binding.h"
 
 #define BD_VERSION "0.1.0" /* keep in step with bareosdir/_version.py */
-#define BD_PLUGIN_CAPSULE "bareosdir.plugin"
-#define BD_DIRECTOR_CAPSULE "bareosdir.director"
 
 typedef struct bd_engine bd_engine;
 typedef struct bd_interp bd_interp;
 typedef struct bd_instance bd_instance;
-
-/* What the shim (or the mock director) hands the extension. */
-typedef struct bd_director_binding {
-  uint32_t size;                /* sizeof(bd_director_binding) */
-  uint32_t api_version;         /* PluginApiDefinition.version */
-  const CoreFunctions *core;
-  const char *shim_path;        /* NULL for the mock director */
-} bd_director_binding;
-
-/* What the extension hands back: the tables for the Director and the
- * function that ends the binding (called by unloadPlugin, GIL not held). */
-typedef struct bd_plugin_binding {
-  uint32_t size;
-  PluginInformation *info;
-  PluginFunctions *functions;
-  /* Returns 1 when this was the last binding and everything ended cleanly,
-   * so the caller may finalize Python; 0 otherwise. */
-  int (*unbind)(void);
-} bd_plugin_binding;
 
 /*
  * One plugin instance: a PluginContext of one job, holding what the
@@ -123,6 +103,7 @@ struct bd_interp {
 typedef struct bd_ip_config {
   char *package_parent;      /* directory holding the bareosdir package */
   char *plugins_dir;         /* bareosdir/plugins */
+  char *extra_path;          /* ':'-separated, for site.addsitedir; or NULL */
 } bd_ip_config;
 
 int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */

@@ -523,6 +523,7 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
     return NULL;
   }
   bd_ip_config cfg = {0};
+  cfg.extra_path = (char *)b->extra_path;
   if (package_dirs(module, &cfg) < 0) {
     PyErr_Clear();
     snprintf(err, errlen, "cannot tell where the bareosdir package is");

@@ -143,8 +143,10 @@ int bd_ip_init(const bd_ip_config *cfg) {
     g_rt.main.uid = ++g_rt.next_uid;
     free(g_rt.cfg.package_parent);
     free(g_rt.cfg.plugins_dir);
+    free(g_rt.cfg.extra_path);
     g_rt.cfg.package_parent = strdup(cfg->package_parent);
     g_rt.cfg.plugins_dir = strdup(cfg->plugins_dir);
+    g_rt.cfg.extra_path = cfg->extra_path ? strdup(cfg->extra_path) : NULL;
     g_rt.ready = 1;
   }
   pthread_mutex_unlock(&g_rt.lock);
@@ -177,6 +179,20 @@ static int setup_interp(bd_interp *ip) {
   if (p1 == NULL || p2 == NULL) goto done;
   if (PyList_Insert(sys_path, 0, p1) < 0 || PyList_Insert(sys_path, 0, p2) < 0)
     goto done;
+  if (g_rt.cfg.extra_path != NULL && g_rt.cfg.extra_path[0] != '\0') {
+    PyObject *site = PyImport_ImportModule("site"); /* new */
+    if (site == NULL) goto done;
+    char *copy = strdup(g_rt.cfg.extra_path), *save = NULL;
+    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+      PyObject *x = PyObject_CallMethod(site, "addsitedir", "s", d); /* new */
+      if (x == NULL) break;
+      Py_DECREF(x);
+    }
+    free(copy);
+    Py_DECREF(site);
+    if (PyErr_Occurred()) goto done;
+  }
   ip->api_module = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
   if (ip->api_module == NULL) goto done;
   hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */

@@ -1,0 +1,39 @@
+/*
+ * What the shim and the extension exchange, as the pointers of two
+ * capsules: "bareosdir.director" (shim -> extension: the Director's
+ * callbacks) and "bareosdir.plugin" (extension -> shim: the tables for the
+ * Director).  Shared by shim/python-dir.c and csrc/; no Python here.
+ */
+#ifndef BAREOSDIR_BINDING_H
+#define BAREOSDIR_BINDING_H
+
+#include <stdint.h>
+
+#include "director_abi.h"
+
+#define BD_PLUGIN_CAPSULE "bareosdir.plugin"
+#define BD_DIRECTOR_CAPSULE "bareosdir.director"
+
+/* What the shim (or the mock director) hands the extension. */
+typedef struct bd_director_binding {
+  uint32_t size;                /* sizeof(bd_director_binding) */
+  uint32_t api_version;         /* PluginApiDefinition.version */
+  const CoreFunctions *core;
+  const char *shim_path;        /* NULL for the mock director */
+  /* Directories to add to every plugin interpreter's sys.path with
+   * site.addsitedir (':'-separated; NULL or "" for none). */
+  const char *extra_path;
+} bd_director_binding;
+
+/* What the extension hands back: the tables for the Director and the
+ * function that ends the binding (called by unloadPlugin, GIL not held). */
+typedef struct bd_plugin_binding {
+  uint32_t size;
+  PluginInformation *info;
+  PluginFunctions *functions;
+  /* Returns 1 when this was the last binding and everything ended cleanly,
+   * so the caller may finalize Python; 0 otherwise. */
+  int (*unbind)(void);
+} bd_plugin_binding;
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * python-dir.so: the file bareos-dir dlopens.  It starts Python (or joins
+ * the one a second copy of this file already started), imports the
+ * bareosdir package, hands it the Director's callbacks in a capsule and
+ * returns the plugin tables it gets back.  All behaviour lives in the
+ * bareosdir extension; this file only boots and unloads.
+ *
+ * Statics here are per copy of the file (python-dir.so and python3-dir.so
+ * each have their own), which is exactly what they describe.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+
+#ifndef BAREOSDIR_PYTHON_EXE
+#define BAREOSDIR_PYTHON_EXE "/usr/bin/python3"
+#endif
+#define PATH_FILE "bareosdir-path.conf"
+
+static struct {
+  int started_python;              /* this copy called Py_Initialize */
+  const bd_plugin_binding *binding;
+  bd_director_binding director;
+  char shim_dir[4096];
+  char *extra_path;
+} g_shim;
+
+__attribute__((visibility("default"))) bRC
+loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core_functions,
+           PluginInformation **plugin_info, PluginFunctions **plugin_functions);
+__attribute__((visibility("default"))) bRC unloadPlugin(void);
+
+static void log_error(CoreFunctions *core, const char *text) {
+  if (core != NULL && core->JobMessage != NULL)
+    core->JobMessage(NULL, __FILE__, __LINE__, M_ERROR, 0, "%s\n", text);
+}
+
+/*
+ * Python's C extension modules (_ssl, _json, ...) do not link libpython on
+ * Debian: they find its symbols in the global namespace.  A host that
+ * opened us RTLD_LOCAL would break them, so libpython is promoted to
+ * RTLD_GLOBAL here; RTLD_NODELETE keeps it mapped after the Director's
+ * dlclose, since threads and interpreters may outlive this file.
+ */
+static void pin_libpython(void) {
+  Dl_info info;
+  if (dladdr((void *)Py_Initialize, &info) && info.dli_fname != NULL)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
+}
+
+/* Our directory, and the extra sys.path entries an administrator listed in
+ * bareosdir-path.conf beside us and in $BAREOSDIR_PATH. */
+static void find_paths(void) {
+  Dl_info info;
+  g_shim.shim_dir[0] = '\0';
+  if (dladdr((void *)loadPlugin, &info) && info.dli_fname != NULL) {
+    char tmp[sizeof g_shim.shim_dir];
+    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
+    snprintf(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s", dirname(tmp));
+  }
+  free(g_shim.extra_path);
+  size_t cap = 1024, len = 0;
+  char *out = calloc(1, cap);
+  if (out == NULL) {
+    g_shim.extra_path = NULL;
+    return;
+  }
+  char file[4200];
+  snprintf(file, sizeof file, "%s/%s", g_shim.shim_dir, PATH_FILE);
+  FILE *f = fopen(file, "r");
+  char line[4096];
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    char *s = line + strspn(line, " \t");
+    s[strcspn(s, "\r\n")] = '\0';
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+    if (n == 0 || s[0] == '#') continue;
+    if (len + n + 2 > cap) {
+      char *bigger = realloc(out, cap = 2 * (len + n + 2));
+      if (bigger == NULL) break;
+      out = bigger;
+    }
+    if (len) out[len++] = ':';
+    memcpy(out + len, s, n + 1);
+    len += n;
+  }
+  if (f != NULL) fclose(f);
+  const char *env = getenv("BAREOSDIR_PATH");
+  if (env != NULL && env[0] != '\0') {
+    size_t n = strlen(env);
+    char *bigger = realloc(out, len + n + 2);
+    if (bigger != NULL) {
+      out = bigger;
+      if (len) out[len++] = ':';
+      memcpy(out + len, env, n + 1);
+    }
+  }
+  g_shim.extra_path = out;
+}
+
+/*
+ * The interpreter is configured explicitly: the Python this file was built
+ * for (never whatever python3 is first on PATH), no signal handlers (the
+ * Director owns signals), and no PYTHON* environment variables except
+ * PYTHONDONTWRITEBYTECODE and PYTHONMALLOC (see the README).
+ */
+static int start_python(char *err, size_t errlen) {
+  PyStatus status;
+  PyPreConfig pre;
+  PyPreConfig_InitPythonConfig(&pre);
+  pre.use_environment = 0;
+  pre.utf8_mode = 1;
+  const char *alloc = getenv("PYTHONMALLOC");
+  if (alloc != NULL && strcmp(alloc, "malloc") == 0)
+    pre.allocator = PYMEM_ALLOCATOR_MALLOC;
+  else if (alloc != NULL && strcmp(alloc, "malloc_debug") == 0)
+    pre.allocator = PYMEM_ALLOCATOR_MALLOC_DEBUG;
+  status = Py_PreInitialize(&pre);
+  if (PyStatus_Exception(status)) goto fail;
+
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.use_environment = 0;
+  config.install_signal_handlers = 0;
+  config.parse_argv = 0;
+  config.user_site_directory = 0;
+  const char *nobc = getenv("PYTHONDONTWRITEBYTECODE");
+  if (nobc != NULL && nobc[0] != '\0') config.write_bytecode = 0;
+  status = PyConfig_SetBytesString(&config, &config.program_name,
+                                   BAREOSDIR_PYTHON_EXE);
+  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(status)) goto fail;
+  return 0;
+fail:
+  snprintf(err, errlen, "python-dir: cannot start Python %s (%s): %s",
+           BAREOSDIR_PYTHON_EXE, PY_VERSION,
+           status.err_msg ? status.err_msg : "unknown error");
+  return -1;
+}
+
+/* GIL held.  Puts our directory first on sys.path and the administrator's
+ * directories after it, imports the extension and binds.  On failure,
+ * err says what was searched and how to fix it. */
+static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
+  const bd_plugin_binding *result = NULL;
+  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+  PyObject *dir = NULL, *mod = NULL, *cap = NULL, *res = NULL, *hostio = NULL;
+  if (sys_path == NULL) {
+    snprintf(err, errlen, "python-dir: sys.path is missing");
+    return NULL;
+  }
+  dir = PyUnicode_DecodeFSDefault(g_shim.shim_dir); /* new */
+  if (dir == NULL || PyList_Insert(sys_path, 0, dir) < 0) goto fail;
+  if (g_shim.extra_path && g_shim.extra_path[0]) {
+    PyObject *site = PyImport_ImportModule("site"); /* new */
+    char *copy = site ? strdup(g_shim.extra_path) : NULL, *save = NULL;
+    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+      PyObject *x = PyObject_CallMethod(site, "addsitedir", "s", d); /* new */
+      Py_XDECREF(x);
+      PyErr_Clear();
+    }
+    free(copy);
+    Py_XDECREF(site);
+    PyErr_Clear();
+  }
+  mod = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
+  if (mod == NULL) goto fail;
+  cap = PyCapsule_New(&g_shim.director, BD_DIRECTOR_CAPSULE, NULL); /* new */
+  if (cap == NULL) goto fail;
+  res = PyObject_CallMethod(mod, "_bind", "O", cap); /* new */
+  if (res == NULL) goto fail;
+  result = PyCapsule_GetPointer(res, BD_PLUGIN_CAPSULE);
+  if (result == NULL) goto fail;
+  if (result->size != sizeof *result) {
+    snprintf(err, errlen,
+             "python-dir: the bareosdir extension found does not match this "
+             "python-dir.so (binding size %u, expected %zu): install both "
+             "from the same build",
+             result->size, sizeof *result);
+    result = NULL;
+    goto done;
+  }
+  /* The Director's stdout is closed: plugin output in the main
+   * interpreter goes to the Director as messages too. */
+  hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
+  if (hostio != NULL) {
+    PyObject *x = PyObject_CallMethod(hostio, "install", NULL);
+    Py_XDECREF(x);
+  }
+  PyErr_Clear();
+  goto done;
+fail: {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *s = value ? PyObject_Str(value) : NULL;
+  PyObject *p = PyObject_Repr(sys_path);
+  const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
+  const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
+  snprintf(err, errlen,
+           "python-dir: cannot load the bareosdir package with Python %s "
+           "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
+           "python-dir.so (cmake --install), or list the directory that "
+           "holds it in %s/%s or in BAREOSDIR_PATH",
+           BAREOSDIR_PYTHON_EXE, PY_VERSION,
+           type ? ((PyTypeObject *)type)->tp_name : "error",
+           es ? es : "(no details)", ps ? ps : "?", g_shim.shim_dir,
+           PATH_FILE);
+  Py_XDECREF(s);
+  Py_XDECREF(p);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  result = NULL;
+}
+done:
+  Py_XDECREF(dir);
+  Py_XDECREF(mod);
+  Py_XDECREF(cap);
+  Py_XDECREF(res);
+  Py_XDECREF(hostio);
+  return result;
+}
+
+bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
+               PluginInformation **plugin_info,
+               PluginFunctions **plugin_functions) {
+  char err[8192];
+  if (core_version == NULL || core == NULL || plugin_info == NULL ||
+      plugin_functions == NULL)
+    return bRC_Error;
+  if (g_shim.binding != NULL) {
+    log_error(core, "python-dir: loadPlugin called twice for one file");
+    return bRC_Error;
+  }
+  pin_libpython();
+  find_paths();
+  if (!Py_IsInitialized()) {
+    if (start_python(err, sizeof err) < 0) {
+      log_error(core, err);
+      return bRC_Error;
+    }
+    g_shim.started_python = 1;
+  } else {
+    /* Another copy (python3-dir.so beside python-dir.so) started it:
+     * share it.  GILState is right here: this is the main interpreter. */
+    PyGILState_Ensure();
+  }
+  g_shim.director.size = sizeof g_shim.director;
+  g_shim.director.api_version = core_version->version;
+  g_shim.director.core = core;
+  g_shim.director.shim_path = g_shim.shim_dir;
+  g_shim.director.extra_path = g_shim.extra_path;
+  g_shim.binding = bind_extension(err, sizeof err);
+  /* Release the GIL for the Director's threads. */
+  PyEval_SaveThread();
+  if (g_shim.binding == NULL) {
+    log_error(core, err);
+    return bRC_Error;
+  }
+  *plugin_info = g_shim.binding->info;
+  *plugin_functions = g_shim.binding->functions;
+  return bRC_OK;
+}
+
+bRC unloadPlugin(void) {
+  int finalize;
+  if (g_shim.binding != NULL) {
+    /* Refuses new calls, waits a bounded time for running ones, ends the
+     * interpreters it can.  1 only when this was the last binding and
+     * nothing is left running. */
+    finalize = g_shim.binding->unbind();
+    g_shim.binding = NULL;
+  } else {
+    /* After a failed loadPlugin: undo only what this copy started. */
+    finalize = g_shim.started_python;
+  }
+  if (finalize && Py_IsInitialized()) {
+    PyGILState_Ensure();
+    Py_FinalizeEx();
+  }
+  g_shim.started_python = 0;
+  free(g_shim.extra_path);
+  g_shim.extra_path = NULL;
+  return bRC_OK;
+}
