@@ -160,6 +160,7 @@ class Job:
         self.director = director
         self._j = job
         self._freed = False
+        self._last_contexts: list[tuple[str, int, int]] = []
         self.rcs: dict[str, int] = {}
 
     @property
@@ -235,6 +236,8 @@ class Job:
         if self._freed:
             return 0
         self._freed = True
+        # What the contexts had registered stays readable after the free.
+        self._last_contexts = self._j.contexts()
         return self._j.free_plugins()
 
     def cancel(self) -> None:
@@ -293,14 +296,14 @@ class Job:
 
     def events(self, instance: int = 0, plugin: str = "python") -> set[int]:
         """Event numbers that a context has registered."""
-        for p, inst, mask in self._j.contexts():
+        for p, inst, mask in self._j.contexts() or self._last_contexts:
             if p == plugin and inst == instance:
                 return {n for n in range(64) if mask >> n & 1}
         raise KeyError(f"no context {plugin}:instance={instance} in this job")
 
     @property
     def contexts(self) -> list[tuple[str, int]]:
-        return [(p, i) for p, i, _m in self._j.contexts()]
+        return [(p, i) for p, i, _m in self._j.contexts() or self._last_contexts]
 
     @property
     def fatal_count(self) -> int:

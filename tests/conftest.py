@@ -1,0 +1,56 @@
+"""Shared fixtures: plugin modules written into a temporary directory, and
+option strings pointing at them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+class PluginFactory:
+    """Writes plugin modules into one directory (a module_path)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, name: str, source: str) -> str:
+        (self.path / f"{name}.py").write_text(textwrap.dedent(source))
+        return name
+
+    def options(self, name: str, extra: str = "", prefix: str = "python") -> str:
+        opts = f"{prefix}:module_path={self.path}:module_name={name}"
+        return opts + (":" + extra if extra else "")
+
+
+@pytest.fixture
+def plugins(tmp_path: Path) -> PluginFactory:
+    d = tmp_path / "plugins"
+    d.mkdir()
+    return PluginFactory(d)
+
+
+# A well-behaved plugin that records what it sees in job messages.
+ECHO_PLUGIN = """
+    import bareosdir
+
+    calls = []
+
+    def load_bareos_plugin(plugindef):
+        calls.append("load")
+        bareosdir.RegisterEvents([bareosdir.bDirEventJobStart,
+                                  bareosdir.bDirEventJobEnd,
+                                  bareosdir.bDirEventJobInit,
+                                  bareosdir.bDirEventJobRun])
+        return bareosdir.bRC_OK
+
+    def parse_plugin_definition(plugindef):
+        calls.append("parse:" + plugindef)
+        return bareosdir.bRC_OK
+
+    def handle_plugin_event(event):
+        calls.append(event)
+        bareosdir.JobMessage(bareosdir.M_INFO, "event=%d calls=%r" % (event, calls))
+        return bareosdir.bRC_OK
+"""
