@@ -39,6 +39,7 @@ struct bd_instance {
   bd_interp *interp;       /* NULL until the module is loaded */
   PyObject *module;        /* the plugin module (in interp), new reference */
   PyObject *capsule;       /* this instance as a capsule (main mode) */
+  PyObject *private_mods;  /* main mode: _isolation.PrivateModules */
   char *module_name;
   char *module_path;
   int interp_mode;         /* enum bd_interp_mode */
@@ -55,6 +56,7 @@ struct bd_instance {
 typedef struct bd_modstate {
   bd_instance *owner;      /* isolated mode: the instance served here */
   PyObject *tsd_key;       /* thread-dict key of the current instance */
+  PyObject *marker_key;    /* "__bareosdir_instance__" in module globals */
   PyObject *str_load, *str_parse, *str_handle;
   PyObject *format_exception; /* traceback.format_exception, lazily */
   PyObject *mock_director_type, *mock_job_type;
@@ -92,8 +94,8 @@ struct bd_interp {
   uint64_t uid;              /* unique for the process lifetime */
   int is_main;
   PyObject *api_module;      /* bareosdir._bareosdir there, new reference */
-  PyObject *baseline_modules;/* set of sys.modules keys after setup */
-  PyObject *baseline_path;   /* list copy of sys.path after setup */
+  PyObject *baseline;        /* bareosdir._isolation.Baseline, new ref */
+  int jobs;                  /* instances served so far */
   bd_instance *owner;
   bd_interp *next;
   pthread_mutex_t lock;      /* guards the thread-state list */
@@ -120,6 +122,9 @@ bd_interp *bd_ip_acquire(char *err, size_t errlen);
  * threads behind.  Returns 0 when ended cleanly. */
 int bd_ip_release(bd_interp *ip);
 int bd_ip_set_aside_count(void);
+int bd_ip_idle_count(void);
+/* Interpreters created / reused so far. */
+void bd_ip_counters(long *created, long *reused);
 
 /* errors.c */
 /* Reports the pending exception as one job message and one debug message;

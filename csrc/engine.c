@@ -104,8 +104,10 @@ static void leave(bd_entry *e) {
 
 /* ---- loading the plugin module ---- */
 
+/* Isolated mode: the interpreter serves this one instance. */
 static void set_owner(bd_instance *inst, bd_instance *owner) {
-  if (inst->interp_mode == BD_INTERP_ISOLATED && inst->interp->api_module)
+  if (inst->interp_mode != BD_INTERP_ISOLATED) return;
+  if (inst->interp->api_module)
     bd_mod_state(inst->interp->api_module)->owner = owner;
   inst->interp->owner = owner;
 }
@@ -120,8 +122,8 @@ static int path_insert(PyObject *sys_path, Py_ssize_t pos, const char *dir) {
   return rc;
 }
 
-static char *path_text(void) {
-  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+static char *path_text(PyObject *where) {
+  PyObject *sys_path = where ? where : PySys_GetObject("path"); /* borrowed */
   PyObject *r = sys_path ? PyObject_Repr(sys_path) : NULL;
   const char *s = r ? PyUnicode_AsUTF8(r) : NULL;
   char *out = strdup(s ? s : "(unknown)");
@@ -129,6 +131,8 @@ static char *path_text(void) {
   PyErr_Clear();
   return out;
 }
+
+static bRC import_failed(bd_instance *inst, PyObject *where);
 
 /* Imports the plugin module; GIL held in the instance's interpreter.
  * Returns bRC_OK, or the answer after reporting. */
@@ -150,7 +154,53 @@ static bRC import_module(bd_instance *inst) {
     return bd_err_report(inst, "adding module_path to sys.path");
 
   PyObject *mod = PyImport_ImportModule(inst->module_name); /* new */
+  if (mod == NULL) return import_failed(inst, NULL);
+  inst->module = mod;
+  return bRC_OK;
+}
+
+/* interpreter=main: the module and its own imports as private module
+ * objects of this instance (bareosdir._isolation.PrivateModules). */
+static bRC import_private(bd_instance *inst) {
+  PyObject *paths = NULL, *iso = NULL, *mod = NULL;
+  bRC rc;
+  char *plugin_dir = NULL;
+  if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &plugin_dir) !=
+      bRC_OK)
+    plugin_dir = NULL;
+  paths = Py_BuildValue("[ss]", inst->module_path ? inst->module_path : "",
+                        plugin_dir ? plugin_dir : ""); /* new */
+  iso = paths ? PyImport_ImportModule("bareosdir._isolation") : NULL;
+  inst->private_mods = iso ? PyObject_CallMethod(iso, "PrivateModules", "OO",
+                                                 paths, inst->capsule)
+                           : NULL;
+  mod = inst->private_mods
+            ? PyObject_CallMethod(inst->private_mods, "load", "s",
+                                  inst->module_name)
+            : NULL;
   if (mod == NULL) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *where = inst->private_mods
+                          ? PyObject_GetAttrString(inst->private_mods, "paths")
+                          : NULL;
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    rc = import_failed(inst, where);
+    Py_XDECREF(where);
+  } else {
+    inst->module = mod;
+    rc = bRC_OK;
+  }
+  Py_XDECREF(paths);
+  Py_XDECREF(iso);
+  return rc;
+}
+
+/* Reports a failed import (exception pending).  `where` is the search
+ * path (None: sys.path). */
+static bRC import_failed(bd_instance *inst, PyObject *where) {
+  {
     /* Not found at all (as opposed to failing inside the module): say
      * where we looked. */
     if (PyErr_ExceptionMatches(PyExc_ModuleNotFoundError)) {
@@ -166,11 +216,11 @@ static bRC import_module(bd_instance *inst) {
         Py_XDECREF(type);
         Py_XDECREF(value);
         Py_XDECREF(tb);
-        char *path = path_text();
+        char *path = path_text(where);
         bRC rc = bd_err_host(
             inst,
             "cannot load plugin module '%s': no module of that name on "
-            "sys.path %s; set module_path= in Dir Plugin Options or put "
+            "the search path %s; set module_path= in Dir Plugin Options or put "
             "%s.py in the Plugin Directory",
             inst->module_name, path, inst->module_name);
         free(path);
@@ -180,8 +230,6 @@ static bRC import_module(bd_instance *inst) {
     }
     return bd_err_report(inst, "importing the plugin module");
   }
-  inst->module = mod;
-  return bRC_OK;
 }
 
 /* Calls module.<name>(arg) (with the old API's context first when the
@@ -247,7 +295,8 @@ static bRC load_plugin(bd_instance *inst, const char *rest) {
   if (enter(inst, &e) < 0)
     return bd_err_host(inst, "cannot enter the interpreter");
   set_owner(inst, inst);
-  bRC rc = import_module(inst);
+  bRC rc = inst->interp_mode == BD_INTERP_MAIN ? import_private(inst)
+                                               : import_module(inst);
   if (rc == bRC_OK && inst->module != NULL) {
     if (detect_legacy(inst) < 0) {
       rc = bd_err_report(inst, "inspecting load_bareos_plugin()");
@@ -406,6 +455,11 @@ static bRC eng_freePlugin(PluginContext *ctx) {
     bd_entry e;
     if (enter(inst, &e) == 0) {
       set_owner(inst, NULL);
+      if (inst->private_mods != NULL) {
+        PyObject *r = PyObject_CallMethod(inst->private_mods, "release", NULL);
+        Py_XDECREF(r);
+        Py_CLEAR(inst->private_mods);
+      }
       Py_CLEAR(inst->module);
       Py_CLEAR(inst->legacy_ctx);
       Py_CLEAR(inst->capsule);
@@ -613,9 +667,12 @@ PyObject *bd_eng_stats(void) {
   pthread_mutex_lock(&g_eng.lock);
   int binds = g_eng.binds;
   pthread_mutex_unlock(&g_eng.lock);
-  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i}", "binds", binds, "instances",
-                       atomic_load(&g_eng.instances), "loaded",
+  long created, reused;
+  bd_ip_counters(&created, &reused);
+  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:l,s:l}", "binds", binds,
+                       "instances", atomic_load(&g_eng.instances), "loaded",
                        atomic_load(&g_eng.loaded), "inflight",
                        atomic_load(&g_eng.inflight), "set_aside",
-                       bd_ip_set_aside_count());
+                       bd_ip_set_aside_count(), "idle", bd_ip_idle_count(),
+                       "created", created, "reused", reused);
 }

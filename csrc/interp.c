@@ -45,6 +45,9 @@ static struct {
   bd_interp main;
   bd_interp *aside;          /* set aside: plugin threads still running */
   int aside_count;
+  bd_interp *idle;           /* reset, ready for the next instance */
+  int idle_count;
+  long created, reused;
   bd_ip_config cfg;
 } g_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -171,9 +174,9 @@ void bd_ip_leave(PyThreadState *ts) {
 static int setup_interp(bd_interp *ip) {
   int rc = -1;
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
-  PyObject *modules = PySys_GetObject("modules"); /* borrowed */
   PyObject *p1 = NULL, *p2 = NULL, *hostio = NULL, *r = NULL;
-  if (sys_path == NULL || modules == NULL) goto done;
+  PyObject *isolation = NULL;
+  if (sys_path == NULL) goto done;
   p1 = PyUnicode_DecodeFSDefault(g_rt.cfg.plugins_dir); /* new */
   p2 = PyUnicode_DecodeFSDefault(g_rt.cfg.package_parent); /* new */
   if (p1 == NULL || p2 == NULL) goto done;
@@ -199,14 +202,19 @@ static int setup_interp(bd_interp *ip) {
   if (hostio == NULL) goto done;
   r = PyObject_CallMethod(hostio, "install", NULL); /* new */
   if (r == NULL) goto done;
-  ip->baseline_modules = PySet_New(modules); /* iterates the keys */
-  ip->baseline_path = PyList_GetSlice(sys_path, 0, PyList_GET_SIZE(sys_path));
-  if (ip->baseline_modules == NULL || ip->baseline_path == NULL) goto done;
+  Py_DECREF(r);
+  isolation = PyImport_ImportModule("bareosdir._isolation"); /* new */
+  if (isolation == NULL) goto done;
+  r = PyObject_CallMethod(isolation, "install", NULL); /* new */
+  if (r == NULL) goto done;
+  ip->baseline = PyObject_CallMethod(isolation, "Baseline", NULL); /* new */
+  if (ip->baseline == NULL) goto done;
   rc = 0;
 done:
   Py_XDECREF(p1);
   Py_XDECREF(p2);
   Py_XDECREF(hostio);
+  Py_XDECREF(isolation);
   Py_XDECREF(r);
   return rc;
 }
@@ -227,7 +235,24 @@ static void exc_text(char *err, size_t errlen, const char *what) {
   Py_XDECREF(tb);
 }
 
+static bd_interp *create_interp(char *err, size_t errlen);
+
 bd_interp *bd_ip_acquire(char *err, size_t errlen) {
+  pthread_mutex_lock(&g_rt.lock);
+  bd_interp *ip = g_rt.idle;
+  if (ip != NULL) {
+    g_rt.idle = ip->next;
+    g_rt.idle_count--;
+    g_rt.reused++;
+    ip->next = NULL;
+  }
+  pthread_mutex_unlock(&g_rt.lock);
+  if (ip != NULL) return ip;
+  return create_interp(err, errlen);
+}
+
+/* A new sub-interpreter, set up and released (GIL not held). */
+static bd_interp *create_interp(char *err, size_t errlen) {
   PyThreadState *main_ts = bd_ip_enter(&g_rt.main);
   if (main_ts == NULL) {
     snprintf(err, errlen, "cannot create a thread state");
@@ -235,6 +260,9 @@ bd_interp *bd_ip_acquire(char *err, size_t errlen) {
   }
   bd_interp *ip = calloc(1, sizeof *ip);
   PyThreadState *sub = ip ? Py_NewInterpreter() : NULL; /* now current */
+  pthread_mutex_lock(&g_rt.lock);
+  g_rt.created++;
+  pthread_mutex_unlock(&g_rt.lock);
   if (sub == NULL) {
     snprintf(err, errlen, "cannot create a sub-interpreter");
     free(ip);
@@ -254,8 +282,7 @@ bd_interp *bd_ip_acquire(char *err, size_t errlen) {
     else
       snprintf(err, errlen, "setting up the sub-interpreter failed");
     Py_CLEAR(ip->api_module);
-    Py_CLEAR(ip->baseline_modules);
-    Py_CLEAR(ip->baseline_path);
+    Py_CLEAR(ip->baseline);
     pthread_mutex_lock(&g_rt.lock);
     while (ip->tstates) drop_ref(ip->tstates);
     pthread_mutex_unlock(&g_rt.lock);
@@ -331,8 +358,7 @@ static int try_end(bd_interp *ip, double wait) {
     drop_other_tstates(ip, ts);
   }
   Py_CLEAR(ip->api_module);
-  Py_CLEAR(ip->baseline_modules);
-  Py_CLEAR(ip->baseline_path);
+  Py_CLEAR(ip->baseline);
   pthread_mutex_lock(&g_rt.lock);
   while (ip->tstates) drop_ref(ip->tstates);
   pthread_mutex_unlock(&g_rt.lock);
@@ -344,6 +370,8 @@ static int try_end(bd_interp *ip, double wait) {
   free(ip);
   return 0;
 }
+
+static void set_aside(bd_interp *ip);
 
 /* Ends the set-aside interpreters whose plugin threads have finished. */
 static void sweep_aside(void) {
@@ -362,30 +390,117 @@ static void sweep_aside(void) {
     pthread_mutex_unlock(&g_rt.lock);
     if (ip == NULL) return;
     if (try_end(ip, 0) != 0) {
-      pthread_mutex_lock(&g_rt.lock);
-      ip->next = g_rt.aside;
-      g_rt.aside = ip;
-      g_rt.aside_count++;
-      pthread_mutex_unlock(&g_rt.lock);
+      set_aside(ip);
       return; /* still busy: try the others next time */
     }
   }
 }
 
-int bd_ip_release(bd_interp *ip) {
-  ip->owner = NULL;
-  if (try_end(ip, thread_wait_s()) == 0) {
-    sweep_aside();
-    return 0;
+static int pool_max(void) {
+  const char *s = getenv("BAREOSDIR_POOL_MAX");
+  int v = s ? atoi(s) : 16;
+  return v >= 0 ? v : 16;
+}
+
+/* GIL held in ip: thread states of ip that are not ours (threads the
+ * plugin started and left running), after deleting those we cached for
+ * Director threads that have exited. */
+static int foreign_threads(bd_interp *ip, PyThreadState *cur) {
+  int ours = 0;
+  pthread_mutex_lock(&g_rt.lock);
+  bd_tsref *r = ip->tstates;
+  while (r != NULL) {
+    bd_tsref *next = r->ip_next;
+    if (r->thr == NULL && r->ts != cur) {
+      PyThreadState_Clear(r->ts);
+      PyThreadState_Delete(r->ts);
+      drop_ref(r);
+    } else {
+      ours++;
+    }
+    r = next;
   }
-  /* A plugin left threads running: ending the interpreter now would abort
-   * the process, waiting longer would stall the Director.  Keep it. */
+  pthread_mutex_unlock(&g_rt.lock);
+  return thread_count(ip->interp) - ours;
+}
+
+static void set_aside(bd_interp *ip) {
   pthread_mutex_lock(&g_rt.lock);
   ip->next = g_rt.aside;
   g_rt.aside = ip;
   g_rt.aside_count++;
   pthread_mutex_unlock(&g_rt.lock);
+}
+
+/*
+ * Reset for the next instance: the plugin's modules dropped, sys.path and
+ * logging restored (_isolation.Baseline.reset).  Returns 0 when ip went to
+ * the idle pool, 1 when it had to be set aside, -1 when it should be ended.
+ */
+static int reset_for_reuse(bd_interp *ip) {
+  PyThreadState *ts = bd_ip_enter(ip);
+  if (ts == NULL) return -1;
+  double deadline = now_s() + thread_wait_s();
+  while (foreign_threads(ip, ts) > 0) {
+    if (now_s() >= deadline) {
+      bd_ip_leave(ts);
+      return 1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec d = {0, 5 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    Py_END_ALLOW_THREADS
+  }
+  PyObject *r = PyObject_CallMethod(ip->baseline, "reset", NULL); /* new */
+  int ok = r != NULL;
+  Py_XDECREF(r);
+  PyErr_Clear();
+  bd_ip_leave(ts);
+  if (!ok) return -1;
+  pthread_mutex_lock(&g_rt.lock);
+  ip->next = g_rt.idle;
+  g_rt.idle = ip;
+  g_rt.idle_count++;
+  pthread_mutex_unlock(&g_rt.lock);
+  return 0;
+}
+
+int bd_ip_release(bd_interp *ip) {
+  ip->owner = NULL;
+  ip->jobs++;
+  pthread_mutex_lock(&g_rt.lock);
+  int keep = g_rt.idle_count < pool_max();
+  pthread_mutex_unlock(&g_rt.lock);
+  if (keep) {
+    int rc = reset_for_reuse(ip);
+    if (rc == 0) return 0;
+    if (rc == 1) {
+      /* A plugin left threads running: ending the interpreter now would
+       * abort the process, waiting longer would stall the Director. */
+      set_aside(ip);
+      return 1;
+    }
+  }
+  if (try_end(ip, thread_wait_s()) == 0) {
+    sweep_aside();
+    return 0;
+  }
+  set_aside(ip);
   return 1;
+}
+
+int bd_ip_idle_count(void) {
+  pthread_mutex_lock(&g_rt.lock);
+  int n = g_rt.idle_count;
+  pthread_mutex_unlock(&g_rt.lock);
+  return n;
+}
+
+void bd_ip_counters(long *created, long *reused) {
+  pthread_mutex_lock(&g_rt.lock);
+  *created = g_rt.created;
+  *reused = g_rt.reused;
+  pthread_mutex_unlock(&g_rt.lock);
 }
 
 int bd_ip_set_aside_count(void) {
@@ -396,6 +511,17 @@ int bd_ip_set_aside_count(void) {
 }
 
 int bd_ip_fini(void) {
+  for (;;) {
+    pthread_mutex_lock(&g_rt.lock);
+    bd_interp *ip = g_rt.idle;
+    if (ip != NULL) {
+      g_rt.idle = ip->next;
+      g_rt.idle_count--;
+    }
+    pthread_mutex_unlock(&g_rt.lock);
+    if (ip == NULL) break;
+    if (try_end(ip, 0) != 0) set_aside(ip);
+  }
   sweep_aside();
   /* Delete the main interpreter's cached thread states but the current
    * one, which stays with this thread (CPython remembers it as the

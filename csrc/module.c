@@ -116,6 +116,23 @@ bd_instance *bd_mod_current(PyObject *module, int raise) {
   bd_modstate *st = bd_mod_state(module);
   if (st->owner != NULL && !atomic_load(&st->owner->closing))
     return st->owner;
+  /* interpreter=main: the calling plugin function's module globals name
+   * the instance (its private modules carry the marker), which also works
+   * on threads the plugin started. */
+  PyObject *globals = PyEval_GetGlobals(); /* borrowed */
+  if (globals != NULL) {
+    PyObject *cap = PyDict_GetItemWithError(globals, st->marker_key);
+    if (cap != NULL && PyCapsule_CheckExact(cap)) {
+      bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
+      if (inst != NULL && !atomic_load(&inst->closing)) return inst;
+      PyErr_Clear();
+    } else if (cap == NULL && PyErr_Occurred()) {
+      PyErr_Clear();
+    } else if (cap != NULL) {
+      /* The marker was cleared: this code belongs to an ended instance. */
+      goto none;
+    }
+  }
   PyObject *d = PyThreadState_GetDict(); /* borrowed */
   if (d != NULL) {
     PyObject *cap = PyDict_GetItemWithError(d, st->tsd_key); /* borrowed */
@@ -127,6 +144,7 @@ bd_instance *bd_mod_current(PyObject *module, int raise) {
       PyErr_Clear();
     }
   }
+none:
   if (raise)
     PyErr_SetString(PyExc_RuntimeError,
                     "bareosdir: no Bareos Director context here: this call "
@@ -616,10 +634,11 @@ static PyMethodDef bd_methods[] = {
 static int bd_exec(PyObject *m) {
   bd_modstate *st = bd_mod_state(m);
   st->tsd_key = PyUnicode_InternFromString("bareosdir.instance");
+  st->marker_key = PyUnicode_InternFromString("__bareosdir_instance__");
   st->str_load = PyUnicode_InternFromString("load_bareos_plugin");
   st->str_parse = PyUnicode_InternFromString("parse_plugin_definition");
   st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
-  if (!st->tsd_key || !st->str_load || !st->str_parse || !st->str_handle)
+  if (!st->tsd_key || !st->marker_key || !st->str_load || !st->str_parse || !st->str_handle)
     return -1;
   for (size_t g = 0; g < sizeof bd_groups / sizeof bd_groups[0]; g++) {
     PyObject *d = PyDict_New();
@@ -657,6 +676,7 @@ static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
 static int bd_clear(PyObject *m) {
   bd_modstate *st = bd_mod_state(m);
   Py_CLEAR(st->tsd_key);
+  Py_CLEAR(st->marker_key);
   Py_CLEAR(st->str_load);
   Py_CLEAR(st->str_parse);
   Py_CLEAR(st->str_handle);

@@ -12,8 +12,9 @@ import pytest
 class PluginFactory:
     """Writes plugin modules into one directory (a module_path)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: str = "isolated") -> None:
         self.path = path
+        self.mode = mode
 
     def write(self, name: str, source: str) -> str:
         (self.path / f"{name}.py").write_text(textwrap.dedent(source))
@@ -21,14 +22,17 @@ class PluginFactory:
 
     def options(self, name: str, extra: str = "", prefix: str = "python") -> str:
         opts = f"{prefix}:module_path={self.path}:module_name={name}"
+        if self.mode != "isolated":
+            opts += f":interpreter={self.mode}"
         return opts + (":" + extra if extra else "")
 
 
-@pytest.fixture
-def plugins(tmp_path: Path) -> PluginFactory:
+@pytest.fixture(params=["isolated", "main"])
+def plugins(tmp_path: Path, request: pytest.FixtureRequest) -> PluginFactory:
+    """Plugins in a module_path, run in each interpreter mode."""
     d = tmp_path / "plugins"
     d.mkdir()
-    return PluginFactory(d)
+    return PluginFactory(d, request.param)
 
 
 # A well-behaved plugin that records what it sees in job messages.

@@ -228,7 +228,7 @@ def test_unknown_module_names_module_and_search_path(bareos_director, plugins):
     job.run([plugins.options("no-such-plugin")])
     (text,) = fatals(job)
     assert "cannot load plugin module 'no-such-plugin'" in text
-    assert str(plugins.path) in text and "sys.path" in text
+    assert str(plugins.path) in text and "search path" in text
     assert job.rcs["options[0]"] == ERROR
 
 
@@ -344,6 +344,9 @@ def test_secret_option_values_are_masked_in_debug(bareos_director, plugins):
 
 
 def test_output_logging_and_warnings_reach_the_director(bareos_director, plugins):
+    if plugins.mode == "main":
+        pytest.skip("the main interpreter is pytest's own here: its output is "
+                    "left alone (the shim redirects it; tests/test_shim.py)")
     name = plugins.write("noisy", """
         import bareosdir, logging, sys, warnings
         def load_bareos_plugin(d):

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: C tests (ctest), the pytest suite (API, engine,
+# simulator and shim end to end, plugins against real servers), then the
+# sanitizer, valgrind and fuzzing passes.  Set BAREOSDIR_QUICK=1 to stop
+# after pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh --test
+export BAREOSDIR_BUILD="$PWD/build"
+
+echo "== C tests"
+ctest --test-dir build --output-on-failure
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:randomly tests
+[[ "${BAREOSDIR_QUICK:-0}" == 1 ]] && exit 0
+
+for extra in tools/test-*.sh; do
+  [[ -x "$extra" ]] || continue
+  echo "== $extra"
+  "$extra"
+done
