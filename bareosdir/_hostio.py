@@ -5,9 +5,10 @@ there.  The mapping (documented in the README):
 
 * ``sys.stdout``: a debug message at level 100 per line;
 * ``sys.stderr``: a job message M_WARNING per write of whole lines;
-* ``logging``: records of level ERROR and above -> M_ERROR, WARNING ->
-  M_WARNING, INFO -> M_INFO, below -> debug level 200;
-* ``warnings``: through ``logging.captureWarnings`` -> M_WARNING.
+* ``logging`` (when the plugin module imports it): records of level ERROR
+  and above -> M_ERROR, WARNING -> M_WARNING, INFO -> M_INFO, below ->
+  debug level 200; ``warnings`` then go through logging -> M_WARNING;
+* without logging, ``warnings`` are written to stderr -> M_WARNING.
 
 With no job context (a thread the plugin left running after its job) the
 text goes to the Director's log (a message with no job).  With no Director
@@ -16,9 +17,7 @@ at all it goes to the process's original stderr.
 
 from __future__ import annotations
 
-import inspect
 import io
-import logging
 import sys
 
 from . import _bareosdir
@@ -64,33 +63,48 @@ class DirectorStream(io.TextIOBase):
             _send(self._is_job, self._kind, text)
 
 
-class DirectorHandler(logging.Handler):
-    """A logging handler that writes records as Director messages."""
+def _make_handler(logging):
+    class DirectorHandler(logging.Handler):
+        """Writes log records as Director messages."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-            if record.levelno >= logging.ERROR:
-                _send(True, _bareosdir.M_ERROR, text)
-            elif record.levelno >= logging.WARNING:
-                _send(True, _bareosdir.M_WARNING, text)
-            elif record.levelno >= logging.INFO:
-                _send(True, _bareosdir.M_INFO, text)
-            else:
-                _send(False, LOG_DEBUG_LEVEL, text)
-        except Exception:
-            self.handleError(record)
+        def emit(self, record):
+            try:
+                text = self.format(record)
+                if record.levelno >= logging.ERROR:
+                    _send(True, _bareosdir.M_ERROR, text)
+                elif record.levelno >= logging.WARNING:
+                    _send(True, _bareosdir.M_WARNING, text)
+                elif record.levelno >= logging.INFO:
+                    _send(True, _bareosdir.M_INFO, text)
+                else:
+                    _send(False, LOG_DEBUG_LEVEL, text)
+            except Exception:
+                self.handleError(record)
+
+    handler = DirectorHandler()
+    handler._bareosdir = True
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    return handler
 
 
 def install() -> None:
-    """Called by the host in every interpreter that runs plugins."""
+    """Called by the host in every interpreter that runs plugins.  Until a
+    plugin imports logging, log records and warnings reach the Director
+    through stderr; see after_load()."""
     sys.stdout = DirectorStream("<director stdout>", False, STDOUT_DEBUG_LEVEL)
     sys.stderr = DirectorStream("<director stderr>", True, _bareosdir.M_WARNING)
+
+
+def after_load() -> None:
+    """Called after a plugin module is loaded: when it uses logging, its
+    records get their own message types.  logging is not imported for
+    plugins that do not use it (it costs about 1 MB per interpreter)."""
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return
     root = logging.getLogger()
-    if not any(isinstance(h, DirectorHandler) for h in root.handlers):
-        handler = DirectorHandler()
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        root.addHandler(handler)
+    if not any(getattr(h, "_bareosdir", False) for h in root.handlers):
+        root.addHandler(_make_handler(logging))
     logging.captureWarnings(True)
 
 
@@ -104,19 +118,26 @@ class PluginContext:
         return "<bareosdir plugin context>"
 
 
-def legacy_context(module) -> PluginContext | None:
+def legacy_context(module):
     """A context object when the module's load_bareos_plugin is old-style:
     exactly two required positional parameters (context, plugindef)."""
     fn = getattr(module, "load_bareos_plugin", None)
     if fn is None or not callable(fn):
         return None
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    required = [
-        p for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        and p.default is p.empty
-    ]
-    return PluginContext() if len(required) == 2 else None
+    code = getattr(fn, "__code__", None)
+    if code is not None and hasattr(fn, "__defaults__"):
+        # A plain function: read the code object (inspect costs ~1 MB).
+        required = code.co_argcount - len(fn.__defaults__ or ())
+        if hasattr(fn, "__self__"):
+            required -= 1
+    else:
+        import inspect
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        required = sum(
+            1 for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.default is p.empty)
+    return PluginContext() if required == 2 else None

@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import builtins
 import importlib.machinery
-import importlib.util
-import logging
 import os
 import sys
-from typing import Any
+
+# Kept small on purpose: this module is in every plugin interpreter.
 
 _PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)
-_code_cache: dict[str, tuple[int, int, Any]] = {}
+_code_cache: dict[str, tuple[int, int, object]] = {}
 
 
 class CachingSourceLoader(importlib.machinery.SourceFileLoader):
     """SourceFileLoader that keeps compiled code for unchanged files."""
 
-    def get_code(self, fullname: str) -> Any:
+    def get_code(self, fullname: str):
         path = self.get_filename(fullname)
         try:
             st = os.stat(path)
@@ -53,7 +52,7 @@ class CachingSourceLoader(importlib.machinery.SourceFileLoader):
         return code
 
 
-def _path_hook() -> Any:
+def _path_hook():
     return importlib.machinery.FileFinder.path_hook(
         (importlib.machinery.ExtensionFileLoader,
          importlib.machinery.EXTENSION_SUFFIXES),
@@ -75,36 +74,75 @@ def install() -> None:
         sys.path_importer_cache.clear()
 
 
+def _shared_dirs() -> tuple[str, ...]:
+    """Where the standard library and installed packages live: modules from
+    there stay loaded between jobs (as in one long-running interpreter)."""
+    dirs = {os.path.dirname(os.__file__)}
+    for p in sys.path:
+        if os.path.basename(p) in ("site-packages", "dist-packages",
+                                   "lib-dynload"):
+            dirs.add(p)
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    dirs.add(pkg)
+    return tuple(os.path.join(d, "") for d in dirs if d)
+
+
 class Baseline:
     """What an isolated interpreter looks like before a plugin runs in it."""
 
     def __init__(self) -> None:
         self.modules = frozenset(sys.modules)
         self.path = list(sys.path)
-        self.handlers = list(logging.getLogger().handlers)
+        self.shared = _shared_dirs()
+        self.plugins = os.path.join(_PLUGINS_DIR, "")
+
+    def _is_plugin_code(self, module) -> bool:
+        f = getattr(module, "__file__", None)
+        if not f:
+            return False  # built-in, frozen or namespace: not plugin code
+        if f.startswith(self.plugins):
+            return True  # the framework and bundled plugins
+        return not f.startswith(self.shared)
 
     def reset(self) -> None:
-        """Drops every module imported since, restores sys.path and the root
-        logger's handlers: the next instance starts with fresh plugin
-        modules, as in a new interpreter."""
-        for name in [n for n in sys.modules if n not in self.modules]:
-            del sys.modules[name]
+        """Drops every module loaded since that is not from the standard
+        library or installed packages (the plugin module, the framework,
+        anything from module_path or the plugin directory), restores
+        sys.path and the root logger's handlers: the next instance starts
+        with fresh plugin modules and globals."""
+        for name, module in list(sys.modules.items()):
+            if name not in self.modules and self._is_plugin_code(module):
+                del sys.modules[name]
         sys.path[:] = self.path
-        logging.getLogger().handlers[:] = self.handlers
+        logging = sys.modules.get("logging")
+        if logging is not None:
+            root = logging.getLogger()
+            root.handlers[:] = [h for h in root.handlers
+                                if getattr(h, "_bareosdir", False)]
+
+
+_find_cache: dict[tuple, tuple] = {}
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
 
 
 class PrivateModules:
     """One main-mode instance's module table (see the module docstring)."""
 
-    def __init__(self, paths: list[str], marker: Any) -> None:
-        self.paths = [p for p in paths if p] + [_PLUGINS_DIR]
+    def __init__(self, paths: list[str], marker: object) -> None:
+        self.paths = tuple(p for p in paths if p) + (_PLUGINS_DIR,)
         self.marker = marker
-        self.modules: dict[str, Any] = {}
+        self.modules: dict[str, object] = {}
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
-        self.module: Any = None
+        self.module = None
 
-    def load(self, name: str) -> Any:
+    def load(self, name: str):
         mod = self._load(name)
         if mod is None:
             raise ModuleNotFoundError(
@@ -112,30 +150,52 @@ class PrivateModules:
         self.module = mod
         return mod
 
-    def _load(self, name: str) -> Any:
+    def _find(self, name: str):
+        """The spec of a plain source module `name` on our paths, or None;
+        remembered while the directories are unchanged."""
+        key = (self.paths, name)
+        stamp = tuple(_mtime(p) for p in self.paths)
+        hit = _find_cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        spec = importlib.machinery.PathFinder.find_spec(name, self.paths)
+        if (spec is not None and spec.origin is not None
+                and spec.origin.endswith(_SOURCE_SUFFIXES)
+                and spec.submodule_search_locations is None):
+            spec.loader = CachingSourceLoader(name, spec.origin)
+        else:
+            spec = None
+        _find_cache[key] = (stamp, spec)
+        return spec
+
+    def _load(self, name: str):
         mod = self.modules.get(name)
         if mod is not None:
             return mod
-        spec = importlib.machinery.PathFinder.find_spec(name, self.paths)
-        if (spec is None or spec.origin is None
-                or not spec.origin.endswith(_SOURCE_SUFFIXES)
-                or spec.submodule_search_locations is not None):
+        spec = self._find(name)
+        if spec is None:
             return None  # not a plain source module of ours: shared
-        spec.loader = CachingSourceLoader(name, spec.origin)
-        mod = importlib.util.module_from_spec(spec)
-        mod.__dict__["__builtins__"] = self.builtins
-        mod.__dict__["__bareosdir_instance__"] = self.marker
+        # What importlib's module_from_spec + exec_module do, without
+        # recomputing the spec's attributes for every instance.
+        mod = type(sys)(name)
+        d = mod.__dict__
+        d["__spec__"] = spec
+        d["__loader__"] = spec.loader
+        d["__file__"] = spec.origin
+        d["__builtins__"] = self.builtins
+        d["__bareosdir_instance__"] = self.marker
         self.modules[name] = mod
         try:
-            spec.loader.exec_module(mod)
+            exec(spec.loader.get_code(name), d)
         except BaseException:
             del self.modules[name]
             raise
         return mod
 
-    def _import(self, name: str, globals: Any = None, locals: Any = None,
-                fromlist: Any = (), level: int = 0) -> Any:
-        if level == 0 and "." not in name:
+    def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
+        # As in any import, a module already in sys.modules wins; private
+        # modules are never put there.
+        if level == 0 and "." not in name and name not in sys.modules:
             mod = self._load(name)
             if mod is not None:
                 return mod

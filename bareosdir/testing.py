@@ -268,11 +268,18 @@ class Job:
         def free() -> None:
             self.rcs["free_plugins"] = self.free_plugins()
 
-        for step in (setup, job, free):
-            if threads:
-                _run_on_thread(step, f"bareos-{step.__name__}-{self.jobid}")
-            else:
-                step()
+        # Each step's thread lives until the job is freed, like the
+        # Director's console and job threads (and so no two steps can share
+        # a recycled thread id).
+        done = threading.Event()
+        try:
+            for step in (setup, job, free):
+                if threads:
+                    _run_on_thread(step, f"bareos-{step.__name__}-{self.jobid}", done)
+                else:
+                    step()
+        finally:
+            done.set()
         return self
 
     # ---- what happened ----
@@ -328,19 +335,22 @@ class Job:
             self._j.unbind(previous)
 
 
-def _run_on_thread(fn: Any, name: str) -> None:
+def _run_on_thread(fn: Any, name: str, linger: threading.Event) -> None:
     errors: list[BaseException] = []
+    finished = threading.Event()
 
     def target() -> None:
         try:
             fn()
         except BaseException as e:  # handed to the caller below
             errors.append(e)
+        finally:
+            finished.set()
+        linger.wait(STEP_TIMEOUT)
 
     t = threading.Thread(target=target, name=name, daemon=True)
     t.start()
-    t.join(STEP_TIMEOUT)
-    if t.is_alive():
+    if not finished.wait(STEP_TIMEOUT):
         raise TimeoutError(f"{name} did not finish within {STEP_TIMEOUT} s")
     if errors:
         raise errors[0]

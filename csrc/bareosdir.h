@@ -106,6 +106,7 @@ typedef struct bd_ip_config {
   char *package_parent;      /* directory holding the bareosdir package */
   char *plugins_dir;         /* bareosdir/plugins */
   char *extra_path;          /* ':'-separated, for site.addsitedir; or NULL */
+  char *main_path;           /* the binder's sys.path, '\n'-separated */
 } bd_ip_config;
 
 int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */

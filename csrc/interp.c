@@ -147,6 +147,8 @@ int bd_ip_init(const bd_ip_config *cfg) {
     free(g_rt.cfg.package_parent);
     free(g_rt.cfg.plugins_dir);
     free(g_rt.cfg.extra_path);
+    free(g_rt.cfg.main_path);
+    g_rt.cfg.main_path = cfg->main_path ? strdup(cfg->main_path) : NULL;
     g_rt.cfg.package_parent = strdup(cfg->package_parent);
     g_rt.cfg.plugins_dir = strdup(cfg->plugins_dir);
     g_rt.cfg.extra_path = cfg->extra_path ? strdup(cfg->extra_path) : NULL;
@@ -182,6 +184,21 @@ static int setup_interp(bd_interp *ip) {
   if (p1 == NULL || p2 == NULL) goto done;
   if (PyList_Insert(sys_path, 0, p1) < 0 || PyList_Insert(sys_path, 0, p2) < 0)
     goto done;
+  /* Then what the binding interpreter had that this one lacks (its
+   * site-packages, when site ran only there). */
+  if (g_rt.cfg.main_path != NULL) {
+    char *copy = strdup(g_rt.cfg.main_path), *save = NULL;
+    for (char *d = copy ? strtok_r(copy, "\n", &save) : NULL; d != NULL;
+         d = strtok_r(NULL, "\n", &save)) {
+      PyObject *p = PyUnicode_DecodeFSDefault(d); /* new */
+      int has = p ? PySequence_Contains(sys_path, p) : -1;
+      if (has == 0 && PyList_Append(sys_path, p) < 0) has = -1;
+      Py_XDECREF(p);
+      if (has < 0) break;
+    }
+    free(copy);
+    if (PyErr_Occurred()) goto done;
+  }
   if (g_rt.cfg.extra_path != NULL && g_rt.cfg.extra_path[0] != '\0') {
     PyObject *site = PyImport_ImportModule("site"); /* new */
     if (site == NULL) goto done;
@@ -398,8 +415,8 @@ static void sweep_aside(void) {
 
 static int pool_max(void) {
   const char *s = getenv("BAREOSDIR_POOL_MAX");
-  int v = s ? atoi(s) : 16;
-  return v >= 0 ? v : 16;
+  int v = s ? atoi(s) : 64;
+  return v >= 0 ? v : 64;
 }
 
 /* GIL held in ip: thread states of ip that are not ours (threads the

@@ -130,6 +130,10 @@ static int start_python(char *err, size_t errlen) {
   config.install_signal_handlers = 0;
   config.parse_argv = 0;
   config.user_site_directory = 0;
+  /* site runs once, in the main interpreter (bind_extension); the
+   * sub-interpreters that inherit this configuration skip it and get the
+   * resulting sys.path from the extension. */
+  config.site_import = 0;
   const char *nobc = getenv("PYTHONDONTWRITEBYTECODE");
   if (nobc != NULL && nobc[0] != '\0') config.write_bytecode = 0;
   status = PyConfig_SetBytesString(&config, &config.program_name,
@@ -155,6 +159,13 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   if (sys_path == NULL) {
     snprintf(err, errlen, "python-dir: sys.path is missing");
     return NULL;
+  }
+  if (g_shim.started_python) {
+    PyObject *site = PyImport_ImportModule("site"); /* new */
+    PyObject *x = site ? PyObject_CallMethod(site, "main", NULL) : NULL;
+    Py_XDECREF(x);
+    Py_XDECREF(site);
+    PyErr_Clear();
   }
   dir = PyUnicode_DecodeFSDefault(g_shim.shim_dir); /* new */
   if (dir == NULL || PyList_Insert(sys_path, 0, dir) < 0) goto fail;
