@@ -1,0 +1,9 @@
+# The C tests of the parts without Python: the options parser and the
+# director model.  Included by the top-level CMakeLists.txt; each prints
+# "N passed, N failed" and exits non-zero on a failure.
+foreach(t test_options test_director_model)
+  add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+  target_link_libraries(${t} PRIVATE bd_core Threads::Threads)
+  add_test(NAME c_${t} COMMAND ${t})
+  set_tests_properties(c_${t} PROPERTIES LABELS "c" TIMEOUT 120)
+endforeach()
