@@ -7,3 +7,7 @@ foreach(t test_options test_director_model)
   add_test(NAME c_${t} COMMAND ${t})
   set_tests_properties(c_${t} PROPERTIES LABELS "c" TIMEOUT 120)
 endforeach()
+
+# Driven by tests/test_shim_lifecycle.py (it needs a plugin directory).
+add_executable(shim_unload_race ${CMAKE_CURRENT_LIST_DIR}/shim_unload_race.c)
+target_link_libraries(shim_unload_race PRIVATE bd_core Threads::Threads ${CMAKE_DL_LIBS})

@@ -1,0 +1,248 @@
+"""End to end: the real python-dir.so, installed as an administrator would,
+dlopened by bareosdir-sim as bareos-dir does.  Never loaded into pytest's
+own process (that would start a second Python runtime)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shimutil import ROOT, Site, install
+
+SEED = ROOT / "examples" / "seed" / "bareos-dir.conf"
+CURRENT = ROOT / "examples" / "python3" / "bareos-dir.conf"
+
+
+@pytest.fixture(scope="session")
+def prefix(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("prefix")
+    install(p)
+    return p
+
+
+@pytest.fixture
+def site(prefix, tmp_path) -> Site:
+    return Site(tmp_path, prefix / "lib" / "bareos" / "plugins")
+
+
+REPORTER = """
+    import bareosdir
+
+    seen = []
+
+    def load_bareos_plugin(plugindef):
+        bareosdir.RegisterEvents([1, 2, 3, 4])
+        return 0
+
+    def parse_plugin_definition(plugindef):
+        seen.append(plugindef)
+        return 0
+
+    def handle_plugin_event(event):
+        seen.append(event)
+        if event == bareosdir.bDirEventJobEnd:
+            bareosdir.JobMessage(bareosdir.M_INFO, "report jobid=%d name=%s seen=%r" % (
+                bareosdir.GetValue(bareosdir.bDirVarJobId),
+                bareosdir.GetValue(bareosdir.bDirVarJobName), seen))
+        return 0
+"""
+
+
+def example(site: Site, src: Path) -> Path:
+    d = site.root / src.parent.name
+    d.mkdir()
+    (d / "bareos-dir.conf").write_text(
+        src.read_text().replace("/usr/lib/bareos/plugins", str(site.plugin_dir)))
+    return d
+
+
+def test_installed_files_are_regular_copies(prefix):
+    plugins = prefix / "lib" / "bareos" / "plugins"
+    a, b = plugins / "python-dir.so", plugins / "python3-dir.so"
+    assert not a.is_symlink() and not b.is_symlink()
+    assert a.stat().st_ino != b.stat().st_ino
+    assert a.read_bytes() == b.read_bytes()
+    assert list((plugins / "bareosdir").glob("_bareosdir*.so"))
+    assert (plugins / "bareosdir" / "plugins" / "BareosDirWrapper.py").exists()
+    assert (prefix / "bin" / "bareosdir-sim").exists()
+
+
+def test_seed_configuration_two_instances(site):
+    r = site.run(example(site, SEED), "-d", "100")
+    assert r.returncode == 0, r.all_output
+    assert "testoption=testparam1" in r.stderr and "testoption=testparam2" in r.stderr
+    assert "Fatal" not in r.stdout and "Error" not in r.stdout
+
+
+def test_current_configuration_python3_prefix(site):
+    conf = example(site, CURRENT)
+    r = site.run(conf, "-d", "100")
+    assert r.returncode == 0, r.all_output
+    assert "BareosDirPluginBaseclass options: testoption=testparam" in r.stderr
+
+
+@pytest.mark.parametrize("prefix_name", ["python", "python3"])
+def test_one_instance_each_prefix(site, prefix_name):
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"{prefix_name}:module_path={site.module_path}:module_name={name}:k=v"],
+                       plugin_names=f'"{prefix_name}"')
+    r = site.run(conf)
+    assert r.returncode == 0, r.all_output
+    (line,) = r.job_lines(1)
+    assert line[1].startswith("report jobid=1 name=BackupClient1.")
+    assert "seen=['k=v:', 1, 3, 4, 2]" in line[1]
+
+
+def test_directory_scan_loads_both_copies(site):
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}:which=a",
+                        f"python3:module_path={site.module_path}:module_name={name}:which=b"],
+                       plugin_names=None)
+    r = site.run(conf, "--jobs", "3", "--concurrent", "3")
+    assert r.returncode == 0, r.all_output
+    for jobid in (1, 2, 3):
+        texts = [t for _, t in r.job_lines(jobid)]
+        assert len(texts) == 2
+        assert any("which=a" in t for t in texts) and any("which=b" in t for t in texts)
+    assert "Error" not in r.stdout and "Fatal" not in r.stdout
+
+
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+def test_64_concurrent_jobs_two_instances(site, mode):
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([
+        f"python:instance=0:module_path={site.module_path}:module_name={name}:interpreter={mode}",
+        f"python:instance=1:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
+    r = site.run(conf, "--jobs", "64", "--concurrent", "64")
+    assert r.returncode == 0, r.all_output
+    lines = r.job_lines()
+    assert len(lines) == 128
+    for jobid, text in lines:
+        assert text.startswith(f"report jobid={jobid} name=BackupClient1.")
+        assert text.endswith(f"_{jobid % 100:02d} seen=['', 1, 3, 4, 2]")
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+def test_extension_modules_import_under_both_dlopen_modes(site, local, mode):
+    name = site.write_plugin("exts", """
+        import bareosdir, ssl, json, sqlite3, _ssl, _json
+        def load_bareos_plugin(d):
+            bareosdir.RegisterEvents([2])
+            return 0
+        def parse_plugin_definition(d): return 0
+        def handle_plugin_event(e):
+            db = sqlite3.connect(":memory:")
+            v = db.execute("select 40 + 2").fetchone()[0]
+            bareosdir.JobMessage(bareosdir.M_INFO, json.dumps({"sqlite": v, "ssl": ssl.OPENSSL_VERSION[:7]}))
+            return 0
+    """)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
+    args = ["--dlopen-local"] if local else []
+    r = site.run(conf, "--jobs", "2", *args)
+    assert r.returncode == 0, r.all_output
+    assert [t for _, t in r.job_lines()] == ['{"sqlite": 42, "ssl": "OpenSSL"}'] * 2
+
+
+def test_missing_package_is_reported_and_director_goes_on(site, tmp_path):
+    # A plugin directory with only the shim: bareosdir cannot be imported.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(site.plugin_dir / "python-dir.so", bare / "python-dir.so")
+    site.plugin_dir = bare
+    conf = site.config(["python:module_name=anything"])
+    r = site.run(conf, "-d", "100")
+    assert "cannot load the bareosdir package with Python /usr/bin/python3" in r.all_output
+    assert "sys.path was" in r.all_output and "bareosdir-path.conf" in r.all_output
+    # the job itself still runs (the plugin is not loaded)
+    assert "JobId 1" in r.all_output
+
+
+def test_admin_path_file_and_environment(site, tmp_path):
+    extra = tmp_path / "extra-site"
+    extra.mkdir()
+    (extra / "helperlib.py").write_text("VALUE = 'from extra'\n")
+    (site.plugin_dir / "bareosdir-path.conf").write_text(f"# extra dirs\n{extra}\n")
+    env_dir = tmp_path / "env-site"
+    env_dir.mkdir()
+    (env_dir / "envlib.py").write_text("VALUE = 'from env'\n")
+    name = site.write_plugin("usesextra", """
+        import bareosdir, helperlib, envlib
+        def load_bareos_plugin(d):
+            bareosdir.RegisterEvents([2])
+            return 0
+        def parse_plugin_definition(d): return 0
+        def handle_plugin_event(e):
+            bareosdir.JobMessage(bareosdir.M_INFO, helperlib.VALUE + "/" + envlib.VALUE)
+            return 0
+    """)
+    try:
+        for mode in ("isolated", "main"):
+            conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
+                               name=f"conf-{mode}")
+            r = site.run(conf, env={"BAREOSDIR_PATH": str(env_dir)})
+            assert r.returncode == 0, r.all_output
+            assert [t for _, t in r.job_lines()] == ["from extra/from env"]
+    finally:
+        (site.plugin_dir / "bareosdir-path.conf").unlink()
+
+
+def test_python_environment_variables_are_ignored(site, tmp_path):
+    # A PYTHONPATH or PYTHONHOME of another Python must not redirect the shim.
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf, env={"PYTHONHOME": str(tmp_path / "nowhere"),
+                            "PYTHONPATH": str(tmp_path / "nowhere")})
+    assert r.returncode == 0, r.all_output
+
+
+def test_main_interpreter_output_goes_to_the_director(site):
+    name = site.write_plugin("printer", """
+        import bareosdir, logging
+        def load_bareos_plugin(d):
+            bareosdir.RegisterEvents([2])
+            return 0
+        def parse_plugin_definition(d): return 0
+        def handle_plugin_event(e):
+            print("printed line")
+            logging.getLogger("printer").error("logged error")
+            return 0
+    """)
+    for mode in ("isolated", "main"):
+        conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
+                           name=f"c-{mode}")
+        r = site.run(conf, "-d", "100")
+        assert "printed line" in r.stderr  # debug level 100
+        assert "Error: printer: logged error" in r.stdout
+        assert not any(l == "printed line" for l in r.stdout.splitlines())
+
+
+def test_class_plugins_keep_their_own_wrapper_object_in_main_mode(site):
+    name = site.write_plugin("myclass", """
+        import bareosdir, BareosDirWrapper, BareosDirPluginBaseclass
+        from BareosDirWrapper import *
+
+        class Mine(BareosDirPluginBaseclass.BareosDirPluginBaseclass):
+            def handle_plugin_event(self, event):
+                super().handle_plugin_event(event)
+                if event == bareosdir.bDirEventJobEnd:
+                    bareosdir.JobMessage(bareosdir.M_INFO, "tag=%s obj=%s" % (
+                        self.options.get("tag"),
+                        BareosDirWrapper.bareos_dir_plugin_object.options.get("tag")))
+                return 0
+
+        def load_bareos_plugin(plugindef):
+            BareosDirWrapper.bareos_dir_plugin_object = Mine(plugindef)
+            return 0
+    """)
+    conf = site.config([
+        f"python:instance=0:module_path={site.module_path}:module_name={name}:interpreter=main:tag=zero",
+        f"python:instance=1:module_path={site.module_path}:module_name={name}:interpreter=main:tag=one"])
+    r = site.run(conf, "--jobs", "16", "--concurrent", "8")
+    assert r.returncode == 0, r.all_output
+    lines = r.job_lines()
+    assert len(lines) == 32
+    assert sorted(t for _, t in lines) == ["tag=one obj=one"] * 16 + ["tag=zero obj=zero"] * 16
