@@ -14,8 +14,8 @@ add_custom_command(TARGET python-dir POST_BUILD
 # The extension, built by setup.py with the same interpreter, into the build
 # tree, so that the build directory itself works as a plugin directory.
 set(BAREOSDIR_STAGE "${CMAKE_BINARY_DIR}/plugins")
-file(GLOB BAREOSDIR_CSRC ${CMAKE_SOURCE_DIR}/csrc/*.c ${CMAKE_SOURCE_DIR}/csrc/*.h)
-file(GLOB_RECURSE BAREOSDIR_PYSRC ${CMAKE_SOURCE_DIR}/bareosdir/*.py
+file(GLOB BAREOSDIR_CSRC CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/csrc/*.c ${CMAKE_SOURCE_DIR}/csrc/*.h)
+file(GLOB_RECURSE BAREOSDIR_PYSRC CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bareosdir/*.py
      ${CMAKE_SOURCE_DIR}/bareosdir/*.pyi ${CMAKE_SOURCE_DIR}/bareosdir/plugins/*)
 add_custom_command(
   OUTPUT ${BAREOSDIR_STAGE}/.stamp
