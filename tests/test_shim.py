@@ -246,3 +246,34 @@ def test_class_plugins_keep_their_own_wrapper_object_in_main_mode(site):
     lines = r.job_lines()
     assert len(lines) == 32
     assert sorted(t for _, t in lines) == ["tag=one obj=one"] * 16 + ["tag=zero obj=zero"] * 16
+
+
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+def test_lxml_in_every_job(site, mode):
+    pytest.importorskip("lxml.etree")
+    name = site.write_plugin("usexml", """
+        import bareosdir
+        def load_bareos_plugin(d):
+            bareosdir.RegisterEvents([2])
+            return 0
+        def parse_plugin_definition(d): return 0
+        def handle_plugin_event(e):
+            from lxml import etree
+            root = etree.fromstring("<job id='%d'/>" % bareosdir.GetValue(bareosdir.bDirVarJobId))
+            bareosdir.JobMessage(bareosdir.M_INFO, "xml id=" + root.get("id"))
+            return 0
+    """)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
+    r = site.run(conf, "--jobs", "6", "--concurrent", "3")
+    if mode == "main":
+        assert r.returncode == 0, r.all_output
+        assert sorted(t for _, t in r.job_lines()) == [f"xml id={i}" for i in range(1, 7)]
+    else:
+        # lxml (Cython) works only in the first interpreter that imported
+        # it; concurrent jobs use more interpreters: a clear message there,
+        # never a crash.
+        assert r.returncode in (0, 1), r.all_output
+        ok = [t for _, t in r.job_lines() if t.startswith("xml id=")]
+        assert ok
+        if len(ok) < 6:
+            assert "Interpreter change detected" in r.stdout
