@@ -5,6 +5,7 @@
  *
  *   bareosdir-bench floors
  *   bareosdir-bench run PLUGIN_DIR MODULE_PATH isolated|main
+ *   bareosdir-bench hold PLUGIN_DIR N OPTIONS   (exit 1 on any failure)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -227,7 +228,9 @@ static double concurrent(shim_t *s, const char *opts, int jobs, int at_once,
   return (now_us() - t0) / 1e6;
 }
 
-static void memory(shim_t *s, const char *opts, int n) {
+/* Holds n instances at once (NewPlugins, options, JobStart), then ends
+ * them all; prints the RSS growth.  Returns the number of failures. */
+static int memory(shim_t *s, const char *opts, int n) {
   dm_job **jobs = calloc((size_t)n, sizeof *jobs);
   one_job(s, opts, 0, NULL);
   long before = rss_kb();
@@ -250,6 +253,7 @@ static void memory(shim_t *s, const char *opts, int n) {
   printf("  memory: %d instances held at once: %.3f MB each (RSS +%.1f MB)%s\n",
          n, (double)(after - before) / 1024 / n, (double)(after - before) / 1024,
          bad ? ", FAILURES" : ", no failure");
+  return bad;
 }
 
 static int run(const char *plugin_dir, const char *module_path,
@@ -290,6 +294,15 @@ static int run(const char *plugin_dir, const char *module_path,
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "floors") == 0) return floors();
+  if (argc >= 5 && strcmp(argv[1], "hold") == 0) {
+    shim_t s;
+    if (load(&s, argv[2]) < 0) return 1;
+    int bad = memory(&s, argv[4], atoi(argv[3]));
+    dm_director_unload_plugins(s.dir);
+    dlclose(s.handle);
+    dm_director_free(s.dir);
+    return bad ? 1 : 0;
+  }
   if (argc >= 5 && strcmp(argv[1], "run") == 0)
     return run(argv[2], argv[3], argv[4]);
   fprintf(stderr, "usage: bareosdir-bench floors | run PLUGIN_DIR "

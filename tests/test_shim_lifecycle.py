@@ -85,3 +85,15 @@ def test_plugin_thread_calling_after_its_job(plugin_dir, tmp_path, mode):
     r = site.run(conf, "--jobs", "3", env={"BAREOSDIR_THREAD_WAIT": "0.1"})
     assert r.returncode == 0, r.all_output
     assert "no Bareos Director context" in out.read_text()
+
+
+@pytest.mark.parametrize("mode,count", [("isolated", 300), ("main", 1000)])
+def test_many_instances_held_at_once(plugin_dir, mode, count):
+    """Director scale: every instance loaded and started before any ends
+    (class-based plugin), then all end: no failure, no deadlock."""
+    opts = f"python:module_name=bareos-dir-class-plugin:interpreter={mode}"
+    r = subprocess.run([str(BUILD / "bareosdir-bench"), "hold", str(plugin_dir),
+                        str(count), opts], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{count} instances held at once" in r.stdout and "no failure" in r.stdout
