@@ -193,9 +193,9 @@ class PrivateModules:
         return mod
 
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
-        # As in any import, a module already in sys.modules wins; private
-        # modules are never put there.
-        if level == 0 and "." not in name and name not in sys.modules:
+        # Modules of our paths are always the instance's own, even when some
+        # other route put a module of that name into sys.modules.
+        if level == 0 and "." not in name:
             mod = self._load(name)
             if mod is not None:
                 return mod
