@@ -358,21 +358,40 @@ static double thread_wait_s(void) {
  * seconds for plugin threads to finish.  GIL not held.  Returns 0 when
  * ended, 1 when threads are still running (ip untouched otherwise).
  */
-static int try_end(bd_interp *ip, double wait) {
-  PyThreadState *ts = bd_ip_enter(ip);
-  if (ts == NULL) return 1;
-  drop_other_tstates(ip, ts);
+/* GIL held in ip with ts current: polls busy() for up to `wait` seconds,
+ * dropping the GIL between polls so the threads in question can finish.
+ * Returns 0 once busy() answers 0, 1 when the time is up. */
+static int wait_until_idle(bd_interp *ip, PyThreadState *ts, double wait,
+                           int (*busy)(bd_interp *, PyThreadState *)) {
   double deadline = now_s() + wait;
-  while (thread_count(ip->interp) > 1) {
-    if (now_s() >= deadline) {
-      bd_ip_leave(ts);
-      return 1;
-    }
+  while (busy(ip, ts)) {
+    if (now_s() >= deadline) return 1;
     Py_BEGIN_ALLOW_THREADS
     struct timespec d = {0, 5 * 1000 * 1000};
     nanosleep(&d, NULL);
     Py_END_ALLOW_THREADS
-    drop_other_tstates(ip, ts);
+  }
+  return 0;
+}
+
+/* Any thread state of ip besides ts, after deleting our cached ones. */
+static int others_left(bd_interp *ip, PyThreadState *ts) {
+  drop_other_tstates(ip, ts);
+  return thread_count(ip->interp) > 1;
+}
+
+static int foreign_threads(bd_interp *ip, PyThreadState *cur);
+
+static int foreign_left(bd_interp *ip, PyThreadState *ts) {
+  return foreign_threads(ip, ts) > 0;
+}
+
+static int try_end(bd_interp *ip, double wait) {
+  PyThreadState *ts = bd_ip_enter(ip);
+  if (ts == NULL) return 1;
+  if (wait_until_idle(ip, ts, wait, others_left) != 0) {
+    bd_ip_leave(ts);
+    return 1;
   }
   Py_CLEAR(ip->api_module);
   Py_CLEAR(ip->baseline);
@@ -457,16 +476,9 @@ static void set_aside(bd_interp *ip) {
 static int reset_for_reuse(bd_interp *ip) {
   PyThreadState *ts = bd_ip_enter(ip);
   if (ts == NULL) return -1;
-  double deadline = now_s() + thread_wait_s();
-  while (foreign_threads(ip, ts) > 0) {
-    if (now_s() >= deadline) {
-      bd_ip_leave(ts);
-      return 1;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    struct timespec d = {0, 5 * 1000 * 1000};
-    nanosleep(&d, NULL);
-    Py_END_ALLOW_THREADS
+  if (wait_until_idle(ip, ts, thread_wait_s(), foreign_left) != 0) {
+    bd_ip_leave(ts);
+    return 1;
   }
   PyObject *r = PyObject_CallMethod(ip->baseline, "reset", NULL); /* new */
   int ok = r != NULL;

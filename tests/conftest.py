@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bareosdir.testing import PLUGINS_DIR, Director
+from servers import Simulator, forget_plugin_modules
+
 
 class PluginFactory:
     """Writes plugin modules into one directory (a module_path)."""
@@ -58,3 +61,33 @@ ECHO_PLUGIN = """
         bareosdir.JobMessage(bareosdir.M_INFO, "event=%d calls=%r" % (event, calls))
         return bareosdir.bRC_OK
 """
+
+
+@pytest.fixture
+def no_plugin_modules_left_behind():
+    """For unit tests that import plugin modules into this process; see
+    servers.forget_plugin_modules."""
+    yield
+    forget_plugin_modules()
+
+
+@pytest.fixture
+def director():
+    """A mock Director with bareosdir's own plugin directory."""
+    with Director(name="bareos-dir", plugin_dir=PLUGINS_DIR) as d:
+        yield d
+
+
+@pytest.fixture
+def sim(tmp_path):
+    """bareosdir-sim with the built shim (skipped when not built)."""
+    simulator = Simulator(tmp_path / "sim")
+    reason = simulator.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    stale = simulator.stale_plugin_files()
+    if stale:
+        pytest.fail("the build's copy of bareosdir/plugins differs from the "
+                    "source (%s): rebuild with cmake --build %s"
+                    % (", ".join(stale), simulator.build))
+    return simulator.configure()

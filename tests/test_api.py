@@ -10,7 +10,6 @@ import threading
 import pytest
 
 import bareosdir
-from bareosdir import testing
 
 SPEC_CONSTANTS = {
     "bRCs": dict(bRC_OK=0, bRC_Stop=1, bRC_Error=2, bRC_More=3, bRC_Term=4,

@@ -14,8 +14,7 @@ import sys
 import pytest
 
 import bareosdir
-from bareosdir.testing import PLUGINS_DIR, Director
-from servers import forget_plugin_modules
+from bareosdir.testing import PLUGINS_DIR
 
 # Where the bareosdir under test lives (the repository, or site-packages).
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(
@@ -81,17 +80,7 @@ PROBE = """
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_plugin_modules_left_behind():
-    """Unit tests import plugin modules here; see forget_plugin_modules."""
-    yield
-    forget_plugin_modules()
-
-
-@pytest.fixture
-def director():
-    with Director(name="bareos-dir", plugin_dir=PLUGINS_DIR) as d:
-        yield d
+pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
 
 
 def new_job(director, **values):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import bareosdir
-from bareosdir.testing import Director
 
 from shimutil import Site, install
 

@@ -10,16 +10,10 @@ import time
 import pytest
 
 import bareosdir
-from bareosdir.testing import PLUGINS_DIR, Director
-from servers import (CarbonCache, MisbehavingServer, Simulator, closed_port,
-                     forget_plugin_modules)
+from servers import CarbonCache, MisbehavingServer, closed_port
 
 
-@pytest.fixture(autouse=True)
-def _no_plugin_modules_left_behind():
-    """Unit tests import plugin modules here; see forget_plugin_modules."""
-    yield
-    forget_plugin_modules()
+pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
 
 
 @pytest.fixture
@@ -27,27 +21,6 @@ def graphite():
     """The plugin's class module, imported into the test process."""
     from bareosdir.plugins import BareosDirPluginGraphiteSender
     return BareosDirPluginGraphiteSender
-
-
-@pytest.fixture
-def director():
-    with Director(name="bareos-dir", plugin_dir=PLUGINS_DIR) as d:
-        yield d
-
-
-@pytest.fixture
-def sim(tmp_path):
-    """bareosdir-sim with the built shim (skipped when not built)."""
-    simulator = Simulator(tmp_path / "sim")
-    reason = simulator.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    stale = simulator.stale_plugin_files()
-    if stale:
-        pytest.fail("the build's copy of bareosdir/plugins differs from the "
-                    "source (%s): rebuild with cmake --build %s"
-                    % (", ".join(stale), simulator.build))
-    return simulator.configure()
 
 
 @pytest.fixture(scope="module")

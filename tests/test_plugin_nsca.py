@@ -12,19 +12,13 @@ import zlib
 import pytest
 
 import bareosdir
-from bareosdir.testing import PLUGINS_DIR, Director
-from servers import (MisbehavingServer, NscaServer, Simulator, closed_port,
-                     forget_plugin_modules)
+from servers import MisbehavingServer, NscaServer, closed_port
 
 MESSAGE = ("Bareos job {name} on client1-fd with id 5 level F, 0 errors, "
            "1000 jobBytes, 10 files terminated with status {status}")
 
 
-@pytest.fixture(autouse=True)
-def _no_plugin_modules_left_behind():
-    """Unit tests import plugin modules here; see forget_plugin_modules."""
-    yield
-    forget_plugin_modules()
+pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
 
 
 @pytest.fixture
@@ -32,27 +26,6 @@ def nsca_client():
     """The client module, imported into the test process."""
     from bareosdir.plugins import bareosdir_nsca
     return bareosdir_nsca
-
-
-@pytest.fixture
-def director():
-    with Director(name="bareos-dir", plugin_dir=PLUGINS_DIR) as d:
-        yield d
-
-
-@pytest.fixture
-def sim(tmp_path):
-    """bareosdir-sim with the built shim (skipped when not built)."""
-    simulator = Simulator(tmp_path / "sim")
-    reason = simulator.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    stale = simulator.stale_plugin_files()
-    if stale:
-        pytest.fail("the build's copy of bareosdir/plugins differs from the "
-                    "source (%s): rebuild with cmake --build %s"
-                    % (", ".join(stale), simulator.build))
-    return simulator.configure()
 
 
 def nsca_server(tmp_path, method=1, password=None):

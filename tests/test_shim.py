@@ -4,7 +4,6 @@ own process (that would start a second Python runtime)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

@@ -7,35 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "options.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (cond) {                                                                \
-      passed++;                                                                \
-    } else {                                                                   \
-      failed++;                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_STR(a, b)                                                   \
-  do {                                                                    \
-    const char *a_ = (a), *b_ = (b);                                      \
-    if (a_ != NULL && b_ != NULL && strcmp(a_, b_) == 0) {                \
-      passed++;                                                           \
-    } else {                                                              \
-      failed++;                                                           \
-      fprintf(stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, \
-              __LINE__, #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)");      \
-    }                                                                     \
-  } while (0)
-
-static int contains(const char *hay, const char *needle) {
-  return hay != NULL && strstr(hay, needle) != NULL;
-}
 
 /* Parses `text` expecting success. */
 static int parse_ok(const char *text, bd_options *o) {
