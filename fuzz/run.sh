@@ -13,7 +13,8 @@ case $budget in
   '' | *[!0-9]*) echo "usage: $0 [seconds]" >&2; exit 2 ;;
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BAREOSDIR_FUZZ_BUILD:-${TMPDIR:-/tmp}/bareosdir-fuzz-build}
+# Inside the checkout: a build directory elsewhere may belong to another one.
+build=${BAREOSDIR_FUZZ_BUILD:-$root/build-fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 mkdir -p "$build"
