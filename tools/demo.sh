@@ -18,3 +18,27 @@ for form in seed python3; do
   echo "== $form form: $stage/bin/bareosdir-sim -c $stage/etc/$form -j BackupClient1 -d 100"
   "$stage/bin/bareosdir-sim" -c "$stage/etc/$form" -j BackupClient1 -d 100 "$@"
 done
+
+# A bundled monitoring plugin: the Graphite sender, reporting to a
+# throwaway line receiver on 127.0.0.1 that prints what it gets.
+port_file=$(mktemp)
+/usr/bin/python3 - "$port_file" <<'PY' &
+import socket, sys
+srv = socket.create_server(("127.0.0.1", 0))
+srv.settimeout(60)
+open(sys.argv[1], "w").write(str(srv.getsockname()[1]))
+conn, _ = srv.accept()
+conn.settimeout(30)
+data = b""
+while chunk := conn.recv(65536):
+    data += chunk
+for line in data.decode().splitlines():
+    print("  carbon received:", line)
+PY
+receiver=$!
+for _ in $(seq 100); do [[ -s "$port_file" ]] && break; sleep 0.05; done
+port=$(cat "$port_file"); rm -f "$port_file"
+echo "== monitoring: bareos-dir-graphite-sender to 127.0.0.1:$port"
+"$stage/bin/bareosdir-sim" -c "$stage/etc/python3" -j BackupClient1 --status T \
+  -o "python3:module_name=bareos-dir-graphite-sender:collectorHost=127.0.0.1:collectorPort=$port:timeout=5" "$@"
+wait "$receiver"

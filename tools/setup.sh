@@ -11,7 +11,7 @@ pkgs=(gcc make cmake python3 python3-dev python3-venv python3-pip
       python3-setuptools python3-pytest python3-prometheus-client)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(nsca prometheus-pushgateway graphite-carbon python3-whisper
-         clang libclang-rt-14-dev valgrind python3-lxml)
+         clang libclang-rt-14-dev valgrind python3-lxml openssl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
