@@ -25,6 +25,7 @@
 
 static struct {
   int started_python;              /* this copy called Py_Initialize */
+  int loads;                       /* loadPlugin calls not yet unloaded */
   const bd_plugin_binding *binding;
   bd_director_binding director;
   char shim_dir[4096];
@@ -249,8 +250,12 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
       plugin_functions == NULL)
     return bRC_Error;
   if (g_shim.binding != NULL) {
-    log_error(core, "python-dir: loadPlugin called twice for one file");
-    return bRC_Error;
+    /* The same file loaded again (a hard link gives the Director the same
+     * handle twice): the same tables serve both; the last unload ends. */
+    g_shim.loads++;
+    *plugin_info = g_shim.binding->info;
+    *plugin_functions = g_shim.binding->functions;
+    return bRC_OK;
   }
   pin_libpython();
   find_paths();
@@ -277,6 +282,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
     log_error(core, err);
     return bRC_Error;
   }
+  g_shim.loads = 1;
   *plugin_info = g_shim.binding->info;
   *plugin_functions = g_shim.binding->functions;
   return bRC_OK;
@@ -284,6 +290,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
 
 bRC unloadPlugin(void) {
   int finalize;
+  if (g_shim.binding != NULL && --g_shim.loads > 0) return bRC_OK;
   if (g_shim.binding != NULL) {
     /* Refuses new calls, waits a bounded time for running ones, ends the
      * interpreters it can.  1 only when this was the last binding and

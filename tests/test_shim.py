@@ -4,6 +4,7 @@ own process (that would start a second Python runtime)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -276,3 +277,21 @@ def test_lxml_in_every_job(site, mode):
         assert ok
         if len(ok) < 6:
             assert "Interpreter change detected" in r.stdout
+
+
+def test_one_file_loaded_twice_through_a_hard_link(site, tmp_path):
+    # glibc gives the same handle for a hard link: loadPlugin of one file
+    # runs twice.  Both names must work, without errors.
+    d = tmp_path / "hardlinked"
+    shutil.copytree(site.plugin_dir, d)
+    (d / "python3-dir.so").unlink()
+    os.link(d / "python-dir.so", d / "python3-dir.so")
+    site.plugin_dir = d
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}:which=a",
+                        f"python3:module_path={site.module_path}:module_name={name}:which=b"],
+                       plugin_names=None)
+    r = site.run(conf, "--jobs", "2")
+    assert r.returncode == 0, r.all_output
+    texts = [t for _, t in r.job_lines()]
+    assert sum("which=a" in t for t in texts) == 2 and sum("which=b" in t for t in texts) == 2
