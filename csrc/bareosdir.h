@@ -100,6 +100,7 @@ struct bd_interp {
   bd_interp *next;
   pthread_mutex_t lock;      /* guards the thread-state list */
   struct bd_tsref *tstates;  /* every cached thread state of this interp */
+  int dead;                  /* of those, ones whose OS thread has exited */
 };
 
 typedef struct bd_ip_config {
@@ -124,6 +125,8 @@ bd_interp *bd_ip_acquire(char *err, size_t errlen);
 int bd_ip_release(bd_interp *ip);
 int bd_ip_set_aside_count(void);
 int bd_ip_idle_count(void);
+/* Thread states cached for the main interpreter. */
+int bd_ip_main_tstates(void);
 /* Interpreters created / reused so far. */
 void bd_ip_counters(long *created, long *reused);
 

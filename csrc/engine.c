@@ -705,10 +705,11 @@ PyObject *bd_eng_stats(void) {
   pthread_mutex_unlock(&g_eng.lock);
   long created, reused;
   bd_ip_counters(&created, &reused);
-  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:l,s:l}", "binds", binds,
+  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:l,s:l,s:i}", "binds", binds,
                        "instances", atomic_load(&g_eng.instances), "loaded",
                        atomic_load(&g_eng.loaded), "inflight",
                        atomic_load(&g_eng.inflight), "set_aside",
                        bd_ip_set_aside_count(), "idle", bd_ip_idle_count(),
-                       "created", created, "reused", reused);
+                       "created", created, "reused", reused, "main_tstates",
+                       bd_ip_main_tstates());
 }

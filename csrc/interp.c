@@ -58,7 +58,10 @@ static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 static void thread_gone(void *p) {
   bd_thread *thr = p;
   pthread_mutex_lock(&g_rt.lock);
-  for (bd_tsref *r = thr->refs; r != NULL; r = r->thr_next) r->thr = NULL;
+  for (bd_tsref *r = thr->refs; r != NULL; r = r->thr_next) {
+    r->thr = NULL;
+    r->ip->dead++;
+  }
   pthread_mutex_unlock(&g_rt.lock);
   free(thr);
 }
@@ -98,6 +101,7 @@ static bd_tsref *add_ref(bd_thread *thr, bd_interp *ip, PyThreadState *ts) {
 
 /* Under g_rt.lock: unlinks r from both lists and frees it. */
 static void drop_ref(bd_tsref *r) {
+  if (r->thr == NULL) r->ip->dead--;
   for (bd_tsref **pp = &r->ip->tstates; *pp; pp = &(*pp)->ip_next)
     if (*pp == r) {
       *pp = r->ip_next;
@@ -160,9 +164,39 @@ int bd_ip_init(const bd_ip_config *cfg) {
 
 bd_interp *bd_ip_main(void) { return &g_rt.main; }
 
+/* GIL held in ip with cur current: deletes the cached thread states of
+ * Director threads that have exited (a Director makes new job threads all
+ * the time; without this each would leave one behind per interpreter). */
+static void drop_dead_tstates(bd_interp *ip, PyThreadState *cur) {
+  pthread_mutex_lock(&g_rt.lock);
+  bd_tsref *r = ip->tstates;
+  while (r != NULL && ip->dead > 0) {
+    bd_tsref *next = r->ip_next;
+    if (r->thr == NULL && r->ts != cur) {
+      PyThreadState_Clear(r->ts);
+      PyThreadState_Delete(r->ts);
+      drop_ref(r);
+    }
+    r = next;
+  }
+  pthread_mutex_unlock(&g_rt.lock);
+}
+
 PyThreadState *bd_ip_enter(bd_interp *ip) {
+  /* Isolated instances rarely enter the main interpreter, where every
+   * Director thread has its first thread state: sweep it from here. */
+  if (!ip->is_main &&
+      __atomic_load_n(&g_rt.main.dead, __ATOMIC_RELAXED) > 0) {
+    PyThreadState *main_ts = bd_ip_enter(&g_rt.main);
+    if (main_ts != NULL) bd_ip_leave(main_ts);
+  }
   PyThreadState *ts = thread_state_for(ip);
-  if (ts != NULL) PyEval_RestoreThread(ts);
+  if (ts == NULL) return NULL;
+  PyEval_RestoreThread(ts);
+  /* An unlocked peek: a stale answer only delays the sweep to the next
+   * entry. */
+  if (__atomic_load_n(&ip->dead, __ATOMIC_RELAXED) > 0)
+    drop_dead_tstates(ip, ts);
   return ts;
 }
 
@@ -442,20 +476,10 @@ static int pool_max(void) {
  * plugin started and left running), after deleting those we cached for
  * Director threads that have exited. */
 static int foreign_threads(bd_interp *ip, PyThreadState *cur) {
+  drop_dead_tstates(ip, cur);
   int ours = 0;
   pthread_mutex_lock(&g_rt.lock);
-  bd_tsref *r = ip->tstates;
-  while (r != NULL) {
-    bd_tsref *next = r->ip_next;
-    if (r->thr == NULL && r->ts != cur) {
-      PyThreadState_Clear(r->ts);
-      PyThreadState_Delete(r->ts);
-      drop_ref(r);
-    } else {
-      ours++;
-    }
-    r = next;
-  }
+  for (bd_tsref *r = ip->tstates; r != NULL; r = r->ip_next) ours++;
   pthread_mutex_unlock(&g_rt.lock);
   return thread_count(ip->interp) - ours;
 }
@@ -516,6 +540,14 @@ int bd_ip_release(bd_interp *ip) {
   }
   set_aside(ip);
   return 1;
+}
+
+int bd_ip_main_tstates(void) {
+  int n = 0;
+  pthread_mutex_lock(&g_rt.lock);
+  for (bd_tsref *r = g_rt.main.tstates; r != NULL; r = r->ip_next) n++;
+  pthread_mutex_unlock(&g_rt.lock);
+  return n;
 }
 
 int bd_ip_idle_count(void) {

@@ -417,3 +417,12 @@ def test_director_close_frees_unfinished_jobs(plugins):
     d.close()
     stats = bareosdir._bareosdir._stats()
     assert stats["instances"] == 0 and stats["binds"] == 0
+
+
+def test_thread_states_of_exited_director_threads_are_reclaimed(bareos_director, plugins):
+    # Every run() uses three new threads, as a Director makes new job
+    # threads; their cached thread states must not pile up.
+    name = plugins.write("echo", ECHO_PLUGIN)
+    for _ in range(60):
+        bareos_director.job().run([plugins.options(name)])
+    assert bareosdir._bareosdir._stats()["main_tstates"] < 30
