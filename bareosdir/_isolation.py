@@ -141,6 +141,7 @@ class PrivateModules:
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
         self.module = None
+        self._views = None
 
     def load(self, name: str):
         mod = self._load(name)
@@ -199,7 +200,41 @@ class PrivateModules:
             mod = self._load(name)
             if mod is not None:
                 return mod
+        elif level == 0 and name.startswith("bareosdir.plugins"):
+            view = self._package_views()
+            if name == "bareosdir.plugins":
+                return view[1] if fromlist else view[0]
+            sub = name[len("bareosdir.plugins."):]
+            mod = None if "." in sub else self._load(sub)
+            if mod is not None:
+                return mod if fromlist else view[0]
         return builtins.__import__(name, globals, locals, fromlist, level)
+
+    def _package_views(self):
+        """Per-instance stand-ins for the packages ``bareosdir`` and
+        ``bareosdir.plugins``: ``import bareosdir.plugins.X`` and ``from
+        bareosdir.plugins import X`` end in attribute lookups on them, and
+        must find the instance's own X, as the top-level name does."""
+        views = self._views
+        if views is None:
+            import bareosdir
+
+            top = type(sys)("bareosdir")
+            top.__dict__.update(
+                (k, v) for k, v in vars(bareosdir).items() if k != "plugins")
+            plugins = type(sys)("bareosdir.plugins")
+
+            def plugin_attribute(name, load=self._load):
+                mod = load(name)
+                if mod is None:
+                    raise AttributeError(
+                        f"module 'bareosdir.plugins' has no attribute {name!r}")
+                return mod
+
+            plugins.__getattr__ = plugin_attribute
+            top.plugins = plugins
+            views = self._views = (top, plugins)
+        return views
 
     def release(self) -> None:
         """The instance is over: API calls from code it left behind (its
@@ -208,3 +243,4 @@ class PrivateModules:
             mod.__dict__["__bareosdir_instance__"] = None
         self.modules.clear()
         self.module = None
+        self._views = None

@@ -160,25 +160,20 @@ def test_one_module_object_per_name_in_a_fresh_interpreter(order, host_path):
 
 def test_one_module_object_per_name_inside_a_plugin(director, plugins,
                                                     request):
-    if plugins.mode == "main":
-        # interpreter=main gives each instance private copies of the plugin
-        # directory's modules through its own __import__ (bareosdir/
-        # _isolation.py), but "import bareosdir.plugins.X" and "from
-        # bareosdir.plugins import X" end in attribute lookups on the shared
-        # package, which yield the shared sys.modules["X"] instead.
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="bareosdir.plugins.X is the shared module, "
-            "not the instance's private X, with interpreter=main"))
     plugins.write("identity_probe", """
         import sys
         import bareosdir
         import BareosDirWrapper
+        import BareosDirPluginBaseclass
         import bareosdir.plugins.BareosDirWrapper as aliased
         from bareosdir.plugins import BareosDirPluginBaseclass as base
 
         def load_bareos_plugin(plugindef):
             same = (aliased is BareosDirWrapper
-                    and base is sys.modules["BareosDirPluginBaseclass"])
+                    and base is BareosDirPluginBaseclass)
+            if "__bareosdir_instance__" not in globals():
+                # isolated: the instance's modules are the interpreter's
+                same = same and sys.modules["BareosDirWrapper"] is BareosDirWrapper
             bareosdir.JobMessage(bareosdir.M_INFO, "same=%s" % same)
             return bareosdir.bRC_OK
 
