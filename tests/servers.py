@@ -622,3 +622,27 @@ def forget_plugin_modules():
         for name, value in list(vars(plugins).items()):
             if isinstance(value, type(sys)) and ours(name, value):
                 delattr(plugins, name)
+
+
+# ---- running one job of a bundled plugin through the mock director ----
+
+def run_job(director, option_lines, name="BackupClient1", status="T", jobid=5,
+            **values):
+    """One job with the usual values (1000 bytes, 10 files, no errors)."""
+    job = director.job(name, jobid=jobid, level="F", type="B",
+                       client="client1-fd", pool="Full", storage="File",
+                       priority=10)
+    job.run(option_lines if isinstance(option_lines, list) else [option_lines],
+            status=status, **dict(dict(bytes=1000, files=10, errors=0),
+                                  **values))
+    return job
+
+
+def assert_job_ok(job):
+    import bareosdir
+    assert all(rc == bareosdir.bRC_OK for rc in job.rcs.values()), job.rcs
+
+
+def warnings_of(job):
+    import bareosdir
+    return [m.text for m in job.messages if m.type == bareosdir.M_WARNING]

@@ -11,8 +11,8 @@ import zlib
 
 import pytest
 
-import bareosdir
-from servers import MisbehavingServer, NscaServer, closed_port
+from servers import (MisbehavingServer, NscaServer, assert_job_ok, closed_port,
+                     run_job, warnings_of)
 
 MESSAGE = ("Bareos job {name} on client1-fd with id 5 level F, 0 errors, "
            "1000 jobBytes, 10 files terminated with status {status}")
@@ -43,23 +43,7 @@ def options(port, extra="", host="127.0.0.1", prefix="python3"):
     return line + (":" + extra if extra else "")
 
 
-def run_job(director, option_lines, status="T", name="BackupClient1",
-            **values):
-    job = director.job(name, jobid=5, level="F", type="B",
-                       client="client1-fd", pool="Full", storage="File",
-                       priority=10)
-    job.run(option_lines if isinstance(option_lines, list) else [option_lines],
-            status=status, **dict(dict(bytes=1000, files=10, errors=0),
-                                  **values))
-    return job
 
-
-def assert_job_ok(job):
-    assert all(rc == bareosdir.bRC_OK for rc in job.rcs.values()), job.rcs
-
-
-def warnings_of(job):
-    return [m.text for m in job.messages if m.type == bareosdir.M_WARNING]
 
 
 def all_text(job):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-import bareosdir
-from servers import MisbehavingServer, Pushgateway, bcrypt_available, closed_port
+from servers import (MisbehavingServer, Pushgateway, assert_job_ok,
+                     bcrypt_available, closed_port, run_job, warnings_of)
 
 
 pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
@@ -33,22 +33,7 @@ def options(port, extra="", prefix="python3"):
     return line + (":" + extra if extra else "")
 
 
-def run_job(director, option_lines, name="BackupClient1", jobid=5,
-            status="T", **values):
-    job = director.job(name, jobid=jobid, level="F", type="B",
-                       client="client1-fd", pool="Full", storage="File",
-                       priority=10)
-    job.run(option_lines if isinstance(option_lines, list) else [option_lines],
-            status=status, **dict(dict(bytes=1000, files=10), **values))
-    return job
 
-
-def assert_job_ok(job):
-    assert all(rc == bareosdir.bRC_OK for rc in job.rcs.values()), job.rcs
-
-
-def warnings_of(job):
-    return [m.text for m in job.messages if m.type == bareosdir.M_WARNING]
 
 
 def of_job(samples, instance):
