@@ -38,6 +38,12 @@ static int key_equals(const char *key, size_t len, const char *word) {
   return word[len] == '\0';
 }
 
+/* The values of interpreter= and on_error=, in the order of their enums. */
+static const char *const interp_words[] = {"isolated", "main"};
+static const char *const on_error_words[] = {"fatal", "warning"};
+_Static_assert(BD_INTERP_ISOLATED == 0 && BD_INTERP_MAIN == 1, "order");
+_Static_assert(BD_ON_ERROR_FATAL == 0 && BD_ON_ERROR_WARNING == 1, "order");
+
 static int word_equals(const char *s, const char *word) {
   return key_equals(s, strlen(s), word);
 }
@@ -220,36 +226,24 @@ static int take_segment(bd_options *o, strbuf *rest, const char *seg,
   } else if (key_equals(seg, keylen, "module_name")) {
     free(o->module_name);
     o->module_name = val;
-  } else if (key_equals(seg, keylen, "interpreter")) {
-    if (word_equals(val, "isolated")) {
-      o->interpreter = BD_INTERP_ISOLATED;
-    } else if (word_equals(val, "main")) {
-      o->interpreter = BD_INTERP_MAIN;
-    } else {
-      show(k, sizeof k, seg, keylen);
-      show(v, sizeof v, raw, rawlen);
-      set_error(err, errlen,
-                "%s=%s is not allowed (allowed values: isolated, main)", k, v);
-      free(val);
-      return -1;
-    }
-    o->has_interpreter = 1;
-    free(val);
   } else {
-    if (word_equals(val, "fatal")) {
-      o->on_error = BD_ON_ERROR_FATAL;
-    } else if (word_equals(val, "warning")) {
-      o->on_error = BD_ON_ERROR_WARNING;
-    } else {
+    /* interpreter= or on_error=: one of two words. */
+    int is_interp = key_equals(seg, keylen, "interpreter");
+    const char *const *words = is_interp ? interp_words : on_error_words;
+    int *field = is_interp ? &o->interpreter : &o->on_error;
+    int *has = is_interp ? &o->has_interpreter : &o->has_on_error;
+    int found = word_equals(val, words[0]) ? 0 : word_equals(val, words[1]) ? 1
+                                                                          : -1;
+    free(val);
+    if (found < 0) {
       show(k, sizeof k, seg, keylen);
       show(v, sizeof v, raw, rawlen);
-      set_error(err, errlen,
-                "%s=%s is not allowed (allowed values: fatal, warning)", k, v);
-      free(val);
+      set_error(err, errlen, "%s=%s is not allowed (allowed values: %s, %s)",
+                k, v, words[0], words[1]);
       return -1;
     }
-    o->has_on_error = 1;
-    free(val);
+    *field = found; /* the enums count in the order of the words */
+    *has = 1;
   }
   return 0;
 
