@@ -142,6 +142,7 @@ class PrivateModules:
         self.builtins["__import__"] = self._import
         self.module = None
         self._views = None
+        self._stamp = None
 
     def load(self, name: str):
         mod = self._load(name)
@@ -155,7 +156,11 @@ class PrivateModules:
         """The spec of a plain source module `name` on our paths, or None;
         remembered while the directories are unchanged."""
         key = (self.paths, name)
-        stamp = tuple(_mtime(p) for p in self.paths)
+        if self._stamp is None:
+            # Once per instance: os.stat drops the GIL, and with many jobs
+            # at once every drop means waiting to get it back.
+            self._stamp = tuple(_mtime(p) for p in self.paths)
+        stamp = self._stamp
         hit = _find_cache.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
