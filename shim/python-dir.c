@@ -301,6 +301,12 @@ bRC unloadPlugin(void) {
     /* After a failed loadPlugin: undo only what this copy started. */
     finalize = g_shim.started_python;
   }
+  const CoreFunctions *core = g_shim.director.core;
+  if (core != NULL && core->DebugMessage != NULL)
+    core->DebugMessage(NULL, __FILE__, __LINE__, 50, "%s\n",
+                       finalize ? "python-dir: unloaded, finalizing Python"
+                                : "python-dir: unloaded, Python stays up "
+                                  "(still bound or busy elsewhere)");
   if (finalize && Py_IsInitialized()) {
     PyGILState_Ensure();
     Py_FinalizeEx();

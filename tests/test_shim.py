@@ -101,8 +101,12 @@ def test_directory_scan_loads_both_copies(site):
     conf = site.config([f"python:module_path={site.module_path}:module_name={name}:which=a",
                         f"python3:module_path={site.module_path}:module_name={name}:which=b"],
                        plugin_names=None)
-    r = site.run(conf, "--jobs", "3", "--concurrent", "3")
+    r = site.run(conf, "--jobs", "3", "--concurrent", "3", "-d", "50")
     assert r.returncode == 0, r.all_output
+    # One Python for both copies; only the last unload finalizes it.
+    assert r.stderr.count("python-dir: unloaded, finalizing Python") == 1
+    assert r.stderr.count("python-dir: unloaded, Python stays up") == 1
+    assert r.stderr.rindex("finalizing Python") > r.stderr.rindex("stays up")
     for jobid in (1, 2, 3):
         texts = [t for _, t in r.job_lines(jobid)]
         assert len(texts) == 2
