@@ -134,8 +134,13 @@ def _mtime(path: str) -> int:
 class PrivateModules:
     """One main-mode instance's module table (see the module docstring)."""
 
-    def __init__(self, paths: list[str], marker: object) -> None:
-        self.paths = tuple(p for p in paths if p) + (_PLUGINS_DIR,)
+    def __init__(self, paths: list[str], marker: object,
+                 module_path: str = "") -> None:
+        # module_path, then bareosdir/plugins (the framework: ours before any
+        # Bareos copy in the plugin directory), then the plugin directory.
+        paths = [p for p in paths if p]
+        at = 1 if paths and paths[0] == module_path else 0
+        self.paths = tuple(paths[:at] + [_PLUGINS_DIR] + paths[at:])
         self.marker = marker
         self.modules: dict[str, object] = {}
         self.builtins = dict(builtins.__dict__)

@@ -112,12 +112,21 @@ static void set_owner(bd_instance *inst, bd_instance *owner) {
   inst->interp->owner = owner;
 }
 
-/* Puts dir on sys.path at position pos unless it is there already. */
-static int path_insert(PyObject *sys_path, Py_ssize_t pos, const char *dir) {
+/* Puts dir on sys.path at position pos.  Unless `move`, a dir already
+ * there stays where it is; with `move` it is moved to pos. */
+static int path_insert(PyObject *sys_path, Py_ssize_t pos, const char *dir,
+                       int move) {
   PyObject *p = PyUnicode_DecodeFSDefault(dir); /* new */
   if (p == NULL) return -1;
-  int has = PySequence_Contains(sys_path, p);
-  int rc = has < 0 ? -1 : has ? 0 : PyList_Insert(sys_path, pos, p);
+  Py_ssize_t at = PySequence_Index(sys_path, p);
+  int rc = 0;
+  if (at < 0) {
+    PyErr_Clear();
+    rc = PyList_Insert(sys_path, pos, p);
+  } else if (move && at != pos) {
+    rc = PySequence_DelItem(sys_path, at) < 0 ? -1
+                                              : PyList_Insert(sys_path, pos, p);
+  }
   Py_DECREF(p);
   return rc;
 }
@@ -140,17 +149,18 @@ static bRC import_module(bd_instance *inst) {
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   if (sys_path == NULL || !PyList_Check(sys_path))
     return bd_err_host(inst, "sys.path is missing or not a list");
-  /* The Director's plugin directory, then module_path in front of it. */
+  /* The Director's plugin directory, then module_path in front of all:
+   * module_path is searched first even when it is on sys.path already. */
   char *plugin_dir = NULL;
   if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &plugin_dir) ==
           bRC_OK &&
       plugin_dir != NULL && plugin_dir[0] != '\0') {
     Py_ssize_t n = PyList_GET_SIZE(sys_path);
-    if (path_insert(sys_path, n < 2 ? n : 2, plugin_dir) < 0)
+    if (path_insert(sys_path, n < 2 ? n : 2, plugin_dir, 0) < 0)
       return bd_err_report(inst, "adding the plugin directory to sys.path");
   }
   if (inst->module_path != NULL && inst->module_path[0] != '\0' &&
-      path_insert(sys_path, 0, inst->module_path) < 0)
+      path_insert(sys_path, 0, inst->module_path, 1) < 0)
     return bd_err_report(inst, "adding module_path to sys.path");
 
   PyObject *mod = PyImport_ImportModule(inst->module_name); /* new */
@@ -171,9 +181,11 @@ static bRC import_private(bd_instance *inst) {
   paths = Py_BuildValue("[ss]", inst->module_path ? inst->module_path : "",
                         plugin_dir ? plugin_dir : ""); /* new */
   iso = paths ? PyImport_ImportModule("bareosdir._isolation") : NULL;
-  inst->private_mods = iso ? PyObject_CallMethod(iso, "PrivateModules", "OO",
-                                                 paths, inst->capsule)
-                           : NULL;
+  inst->private_mods =
+      iso ? PyObject_CallMethod(iso, "PrivateModules", "OOs", paths,
+                                inst->capsule,
+                                inst->module_path ? inst->module_path : "")
+          : NULL;
   mod = inst->private_mods
             ? PyObject_CallMethod(inst->private_mods, "load", "s",
                                   inst->module_name)

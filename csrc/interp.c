@@ -216,7 +216,10 @@ static int setup_interp(bd_interp *ip) {
   p1 = PyUnicode_DecodeFSDefault(g_rt.cfg.plugins_dir); /* new */
   p2 = PyUnicode_DecodeFSDefault(g_rt.cfg.package_parent); /* new */
   if (p1 == NULL || p2 == NULL) goto done;
-  if (PyList_Insert(sys_path, 0, p1) < 0 || PyList_Insert(sys_path, 0, p2) < 0)
+  /* bareosdir/plugins first, then the package's parent: in an installed
+   * plugin directory that parent is the Director's plugin directory, where
+   * Bareos's own framework files may lie; ours must win. */
+  if (PyList_Insert(sys_path, 0, p2) < 0 || PyList_Insert(sys_path, 0, p1) < 0)
     goto done;
   /* Then what the binding interpreter had that this one lacks (its
    * site-packages, when site ran only there). */

@@ -299,3 +299,26 @@ def test_one_file_loaded_twice_through_a_hard_link(site, tmp_path):
     assert r.returncode == 0, r.all_output
     texts = [t for _, t in r.job_lines()]
     assert sum("which=a" in t for t in texts) == 2 and sum("which=b" in t for t in texts) == 2
+
+
+@pytest.mark.parametrize("with_module_path", [False, True])
+def test_bareos_own_plugin_files_beside_ours(site, tmp_path, with_module_path):
+    # Bareos's package puts its own bareosdir module and framework files
+    # into the plugin directory.  Our bareosdir package is always found
+    # first; our framework too, unless module_path names that directory
+    # (then it is searched first, by the module_path rule).
+    d = tmp_path / "shared-dir"
+    shutil.copytree(site.plugin_dir, d)
+    (d / "bareosdir.py").write_text("raise ImportError('Bareos own bareosdir module')\n")
+    wrapper = "Bareos own wrapper"
+    (d / "BareosDirWrapper.py").write_text(
+        "import bareosdir\nbareosdir.DebugMessage(100, %r)\n" % wrapper
+        + (ROOT / "bareosdir" / "plugins" / "BareosDirWrapper.py").read_text())
+    site.plugin_dir = d
+    path = f"module_path={d}:" if with_module_path else ""
+    conf = site.config([f"python:{path}module_name=bareos-dir-class-plugins:testoption=x"])
+    r = site.run(conf, "-d", "100")
+    assert r.returncode == 0, r.all_output
+    assert "Bareos own bareosdir module" not in r.all_output
+    assert "BareosDirPluginBaseclass options: testoption=x" in r.stderr
+    assert (wrapper in r.stderr) == with_module_path
