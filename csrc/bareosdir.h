@@ -49,7 +49,6 @@ struct bd_instance {
   PyObject *legacy_ctx;    /* the context object passed to old plugins */
   atomic_int api_calls;    /* Python API calls inside the Director now */
   atomic_int closing;      /* freePlugin has begun */
-  int bare;                /* testing: a context for direct API calls */
 };
 
 /* module.c */
@@ -95,10 +94,7 @@ struct bd_interp {
   int is_main;
   PyObject *api_module;      /* bareosdir._bareosdir there, new reference */
   PyObject *baseline;        /* bareosdir._isolation.Baseline, new ref */
-  int jobs;                  /* instances served so far */
-  bd_instance *owner;
-  bd_interp *next;
-  pthread_mutex_t lock;      /* guards the thread-state list */
+  bd_interp *next;           /* in the idle or set-aside list */
   struct bd_tsref *tstates;  /* every cached thread state of this interp */
   int dead;                  /* of those, ones whose OS thread has exited */
 };

@@ -19,7 +19,6 @@ typedef struct bd_director_binding {
   uint32_t size;                /* sizeof(bd_director_binding) */
   uint32_t api_version;         /* PluginApiDefinition.version */
   const CoreFunctions *core;
-  const char *shim_path;        /* NULL for the mock director */
   /* Directories to add to every plugin interpreter's sys.path with
    * site.addsitedir (':'-separated; NULL or "" for none). */
   const char *extra_path;

@@ -109,7 +109,6 @@ static void set_owner(bd_instance *inst, bd_instance *owner) {
   if (inst->interp_mode != BD_INTERP_ISOLATED) return;
   if (inst->interp->api_module)
     bd_mod_state(inst->interp->api_module)->owner = owner;
-  inst->interp->owner = owner;
 }
 
 /* Puts dir on sys.path at position pos.  Unless `move`, a dir already
@@ -704,7 +703,6 @@ bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
   if (inst == NULL) return NULL;
   inst->ctx = ctx;
   inst->core = core;
-  inst->bare = 1;
   inst->interp_mode = BD_INTERP_MAIN;
   return inst;
 }

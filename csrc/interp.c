@@ -325,7 +325,6 @@ static bd_interp *create_interp(char *err, size_t errlen) {
     return NULL;
   }
   ip->interp = PyThreadState_GetInterpreter(sub);
-  pthread_mutex_init(&ip->lock, NULL);
   pthread_mutex_lock(&g_rt.lock);
   ip->uid = ++g_rt.next_uid;
   bd_tsref *ref = add_ref(this_thread(), ip, sub);
@@ -343,7 +342,6 @@ static bd_interp *create_interp(char *err, size_t errlen) {
     Py_EndInterpreter(sub);
     PyThreadState_Swap(main_ts);
     bd_ip_leave(main_ts);
-    pthread_mutex_destroy(&ip->lock);
     free(ip);
     return NULL;
   }
@@ -439,7 +437,6 @@ static int try_end(bd_interp *ip, double wait) {
   PyThreadState *main_ts = thread_state_for(&g_rt.main);
   PyThreadState_Swap(main_ts);
   PyEval_SaveThread();
-  pthread_mutex_destroy(&ip->lock);
   free(ip);
   return 0;
 }
@@ -522,8 +519,6 @@ static int reset_for_reuse(bd_interp *ip) {
 }
 
 int bd_ip_release(bd_interp *ip) {
-  ip->owner = NULL;
-  ip->jobs++;
   pthread_mutex_lock(&g_rt.lock);
   int keep = g_rt.idle_count < pool_max();
   pthread_mutex_unlock(&g_rt.lock);

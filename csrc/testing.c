@@ -46,8 +46,7 @@ static PyObject *md_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   PluginApiDefinition api;
   dm_api_definition(&api);
-  bd_director_binding b = {sizeof b, api.version, dm_core_functions(), NULL,
-                           NULL};
+  bd_director_binding b = {sizeof b, api.version, dm_core_functions(), NULL};
   char err[256];
   self->binding = bd_eng_bind_direct(module, &b, err, sizeof err);
   if (self->binding == NULL) {

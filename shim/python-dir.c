@@ -273,7 +273,6 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   g_shim.director.size = sizeof g_shim.director;
   g_shim.director.api_version = core_version->version;
   g_shim.director.core = core;
-  g_shim.director.shim_path = g_shim.shim_dir;
   g_shim.director.extra_path = g_shim.extra_path;
   g_shim.binding = bind_extension(err, sizeof err);
   /* Release the GIL for the Director's threads. */
