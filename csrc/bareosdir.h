@@ -90,7 +90,6 @@ const char *bd_eng_event_name(int event);
 /* interp.c: entering interpreters from any OS thread. */
 struct bd_interp {
   PyInterpreterState *interp;
-  uint64_t uid;              /* unique for the process lifetime */
   int is_main;
   PyObject *api_module;      /* bareosdir._bareosdir there, new reference */
   PyObject *baseline;        /* bareosdir._isolation.Baseline, new ref */

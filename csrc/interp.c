@@ -41,7 +41,6 @@ static struct {
   pthread_mutex_t lock;
   pthread_key_t key;
   int ready;
-  uint64_t next_uid;
   bd_interp main;
   bd_interp *aside;          /* set aside: plugin threads still running */
   int aside_count;
@@ -147,7 +146,6 @@ int bd_ip_init(const bd_ip_config *cfg) {
   if (!g_rt.ready) {
     g_rt.main.interp = PyInterpreterState_Main();
     g_rt.main.is_main = 1;
-    g_rt.main.uid = ++g_rt.next_uid;
     free(g_rt.cfg.package_parent);
     free(g_rt.cfg.plugins_dir);
     free(g_rt.cfg.extra_path);
@@ -326,7 +324,6 @@ static bd_interp *create_interp(char *err, size_t errlen) {
   }
   ip->interp = PyThreadState_GetInterpreter(sub);
   pthread_mutex_lock(&g_rt.lock);
-  ip->uid = ++g_rt.next_uid;
   bd_tsref *ref = add_ref(this_thread(), ip, sub);
   pthread_mutex_unlock(&g_rt.lock);
   if (ref == NULL || setup_interp(ip) < 0) {
