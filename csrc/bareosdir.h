@@ -129,6 +129,9 @@ void bd_ip_counters(long *created, long *reused);
 /* Reports the pending exception as one job message and one debug message;
  * clears it.  Returns the bRC the call answers (per inst->on_error). */
 bRC bd_err_report(bd_instance *inst, const char *what);
+/* A plugin's return value as a bRC, or (bRC)-1 when it is not one to pass
+ * on (then bd_err_result reports it).  Touches nothing else. */
+bRC bd_err_result_fast(PyObject *result);
 /* Converts a plugin's return value; reports junk.  Steals nothing. */
 bRC bd_err_result(bd_instance *inst, const char *what, PyObject *result);
 /* A host failure (no Python exception) reported like a plugin error. */

@@ -243,10 +243,21 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
   }
 }
 
+/* What was being done, for a message: `what`, or for an event
+ * "handle_plugin_event(bDirEventJobEnd=2)".  Built only when reporting:
+ * formatting on every event would cost more than the dispatch itself. */
+static const char *describe(char *buf, size_t n, const char *what,
+                            int event) {
+  if (event <= 0) return what;
+  snprintf(buf, n, "%s(%s=%d)", what, bd_eng_event_name(event), event);
+  return buf;
+}
+
 /* Calls module.<name>(arg) (with the old API's context first when the
- * plugin is old-style).  GIL held. */
+ * plugin is old-style).  GIL held.  `event` > 0 for handle_plugin_event. */
 static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
-                      const char *what) {
+                      const char *what, int event) {
+  char buf[128];
   PyObject *fn = PyObject_GetAttr(inst->module, name); /* new */
   if (fn == NULL) {
     PyErr_Clear();
@@ -261,8 +272,11 @@ static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
     res = PyObject_CallOneArg(fn, arg);
   }
   Py_DECREF(fn);
-  if (res == NULL) return bd_err_report(inst, what);
-  bRC rc = bd_err_result(inst, what, res);
+  if (res == NULL)
+    return bd_err_report(inst, describe(buf, sizeof buf, what, event));
+  bRC rc = bd_err_result_fast(res);
+  if (rc == (bRC)-1)
+    rc = bd_err_result(inst, describe(buf, sizeof buf, what, event), res);
   Py_DECREF(res);
   return rc;
 }
@@ -314,7 +328,7 @@ static bRC load_plugin(bd_instance *inst, const char *rest) {
     } else {
       PyObject *arg = PyUnicode_FromString(rest); /* new */
       bd_modstate *st = bd_mod_state(inst->interp->api_module);
-      rc = arg ? call_entry(inst, st->str_load, arg, "load_bareos_plugin()")
+      rc = arg ? call_entry(inst, st->str_load, arg, "load_bareos_plugin()", 0)
                : bd_err_report(inst, "converting the options");
       Py_XDECREF(arg);
     }
@@ -414,7 +428,8 @@ static bRC on_options(bd_instance *inst, const char *text) {
   }
   PyObject *arg = PyUnicode_FromString(o.rest); /* new */
   bd_modstate *st = bd_mod_state(inst->interp->api_module);
-  rc = arg ? call_entry(inst, st->str_parse, arg, "parse_plugin_definition()")
+  rc = arg ? call_entry(inst, st->str_parse, arg, "parse_plugin_definition()",
+                        0)
            : bd_err_report(inst, "converting the options");
   Py_XDECREF(arg);
   leave(&e);
@@ -437,13 +452,11 @@ static bRC eng_handlePluginEvent(PluginContext *ctx, bDirEvent *event,
       end_call();
       return bd_err_host(inst, "cannot enter the interpreter");
     }
-    char what[96];
-    snprintf(what, sizeof what, "handle_plugin_event(%s=%u)",
-             bd_eng_event_name((int)event->eventType), event->eventType);
     PyObject *arg = PyLong_FromUnsignedLong(event->eventType); /* new */
     bd_modstate *st = bd_mod_state(inst->interp->api_module);
-    rc = arg ? call_entry(inst, st->str_handle, arg, what)
-             : bd_err_report(inst, what);
+    rc = arg ? call_entry(inst, st->str_handle, arg, "handle_plugin_event",
+                          (int)event->eventType)
+             : bd_err_report(inst, "converting the event number");
     Py_XDECREF(arg);
     leave(&e);
   }

@@ -111,14 +111,27 @@ bRC bd_err_report(bd_instance *inst, const char *what) {
   return rc;
 }
 
+bRC bd_err_result_fast(PyObject *result) {
+  if (!PyLong_Check(result)) return (bRC)-1;
+  int overflow = 0;
+  long v = PyLong_AsLongAndOverflow(result, &overflow);
+  if (v == -1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    return (bRC)-1;
+  }
+  if (overflow || v < bRC_OK || v > bRC_Cancel || v == bRC_Term)
+    return (bRC)-1;
+  return (bRC)v;
+}
+
 bRC bd_err_result(bd_instance *inst, const char *what, PyObject *result) {
+  bRC ok = bd_err_result_fast(result);
+  if (ok != (bRC)-1) return ok;
   if (PyLong_Check(result)) {
     int overflow = 0;
     long v = PyLong_AsLongAndOverflow(result, &overflow);
     if (v == -1 && PyErr_Occurred()) PyErr_Clear();
-    else if (!overflow && v >= bRC_OK && v <= bRC_Cancel && v != bRC_Term)
-      return (bRC)v;
-    else if (!overflow && v == bRC_Term)
+    if (!overflow && v == bRC_Term)
       return bd_err_host(inst,
                          "%s returned bRC_Term (4), which would make the "
                          "Director unload the plugin in the middle of the "
