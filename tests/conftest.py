@@ -91,3 +91,18 @@ def sim(tmp_path):
                     "source (%s): rebuild with cmake --build %s"
                     % (", ".join(stale), simulator.build))
     return simulator.configure()
+
+
+def event_plugin(handle: str, events=(2,), imports: str = "") -> str:
+    """Source of a plugin that registers `events` and runs `handle` (the
+    body of handle_plugin_event(e); it answers bRC_OK unless the body
+    returns).  `imports` are more modules for the import line."""
+    body = textwrap.indent(textwrap.dedent(handle).strip("\n"), "    ")
+    return (f"import bareosdir{', ' + imports if imports else ''}\n"
+            "def load_bareos_plugin(d):\n"
+            f"    bareosdir.RegisterEvents({list(events)!r})\n"
+            "    return 0\n"
+            "def parse_plugin_definition(d): return 0\n"
+            "def handle_plugin_event(e):\n"
+            f"{body}\n"
+            "    return 0\n")

@@ -10,7 +10,7 @@ import pytest
 import bareosdir
 from bareosdir.testing import Director
 
-from conftest import ECHO_PLUGIN
+from conftest import ECHO_PLUGIN, event_plugin
 
 OK, ERROR = bareosdir.bRC_OK, bareosdir.bRC_Error
 M_FATAL, M_WARNING, M_INFO = bareosdir.M_FATAL, bareosdir.M_WARNING, bareosdir.M_INFO
@@ -90,16 +90,7 @@ def test_a_new_job_starts_with_fresh_globals(bareos_director, plugins):
 
 
 def test_edited_plugin_takes_effect_at_next_job(bareos_director, plugins):
-    src = """
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([2])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            bareosdir.JobMessage(bareosdir.M_INFO, "VERSION")
-            return 0
-    """
+    src = event_plugin('bareosdir.JobMessage(bareosdir.M_INFO, "VERSION")')
     name = plugins.write("edited", src.replace("VERSION", "v1"))
     job = bareos_director.job()
     job.run([plugins.options(name)])
@@ -133,17 +124,10 @@ def test_instance_called_from_three_threads(bareos_director, plugins):
 
 
 def test_sixteen_jobs_on_sixteen_threads(bareos_director, plugins):
-    name = plugins.write("conc", """
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([1, 2, 3, 4])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            jobid = bareosdir.GetValue(bareosdir.bDirVarJobId)
-            bareosdir.JobMessage(bareosdir.M_INFO, "job %d event %d" % (jobid, e))
-            return 0
-    """)
+    name = plugins.write("conc", event_plugin("""
+        jobid = bareosdir.GetValue(bareosdir.bDirVarJobId)
+        bareosdir.JobMessage(bareosdir.M_INFO, "job %d event %d" % (jobid, e))
+    """, events=(1, 2, 3, 4)))
     jobs = [bareos_director.job(jobid=100 + i) for i in range(16)]
     errors = []
 
@@ -166,16 +150,9 @@ def test_sixteen_jobs_on_sixteen_threads(bareos_director, plugins):
 
 
 def test_get_instance_count_counts_live_contexts(bareos_director, plugins):
-    name = plugins.write("count", """
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([1])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            bareosdir.JobMessage(bareosdir.M_INFO, "count=%r" % bareosdir.GetInstanceCount())
-            return 0
-    """)
+    name = plugins.write("count", event_plugin(
+        'bareosdir.JobMessage(bareosdir.M_INFO, "count=%r" % bareosdir.GetInstanceCount())',
+        events=(1,)))
     job = bareos_director.job()
     job.run([plugins.options(name), plugins.options(name, "instance=1")])
     assert infos(job) == ["count=2\n", "count=2\n"]
@@ -302,14 +279,7 @@ def test_on_error_warning_keeps_the_job_alive(bareos_director, plugins):
     ("bareosdir.bRC_Term", "returned bRC_Term (4)"),
 ])
 def test_bad_return_values(bareos_director, plugins, value, shown):
-    name = plugins.write("junk", f"""
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([4])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e): return {value}
-    """)
+    name = plugins.write("junk", event_plugin(f"return {value}", events=(4,)))
     job = bareos_director.job()
     job.run([plugins.options(name)])
     (text,) = fatals(job)
@@ -318,14 +288,7 @@ def test_bad_return_values(bareos_director, plugins, value, shown):
 
 
 def test_valid_return_codes_are_passed_on(bareos_director, plugins):
-    name = plugins.write("stopper", """
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([4])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e): return bareosdir.bRC_Skip
-    """)
+    name = plugins.write("stopper", event_plugin("return bareosdir.bRC_Skip", events=(4,)))
     job = bareos_director.job()
     job.run([plugins.options(name)])
     assert job.rcs["JobRun"] == bareosdir.bRC_Skip and job.messages == []
@@ -347,20 +310,13 @@ def test_output_logging_and_warnings_reach_the_director(bareos_director, plugins
     if plugins.mode == "main":
         pytest.skip("the main interpreter is pytest's own here: its output is "
                     "left alone (the shim redirects it; tests/test_shim.py)")
-    name = plugins.write("noisy", """
-        import bareosdir, logging, sys, warnings
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([4])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            print("to stdout")
-            print("to stderr", file=sys.stderr)
-            logging.getLogger("noisy").warning("a warning record")
-            logging.getLogger("noisy").error("an error record")
-            warnings.warn("a python warning")
-            return 0
-    """)
+    name = plugins.write("noisy", event_plugin("""
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        logging.getLogger("noisy").warning("a warning record")
+        logging.getLogger("noisy").error("an error record")
+        warnings.warn("a python warning")
+    """, events=(4,), imports="logging, sys, warnings"))
     job = bareos_director.job()
     job.run([plugins.options(name)])
     msgs = [(m.type, m.text) for m in job.messages]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import event_plugin
 from shimutil import ROOT, Site, install
 
 SEED = ROOT / "examples" / "seed" / "bareos-dir.conf"
@@ -132,18 +133,11 @@ def test_64_concurrent_jobs_two_instances(site, mode):
 @pytest.mark.parametrize("local", [False, True])
 @pytest.mark.parametrize("mode", ["isolated", "main"])
 def test_extension_modules_import_under_both_dlopen_modes(site, local, mode):
-    name = site.write_plugin("exts", """
-        import bareosdir, ssl, json, sqlite3, _ssl, _json
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([2])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            db = sqlite3.connect(":memory:")
-            v = db.execute("select 40 + 2").fetchone()[0]
-            bareosdir.JobMessage(bareosdir.M_INFO, json.dumps({"sqlite": v, "ssl": ssl.OPENSSL_VERSION[:7]}))
-            return 0
-    """)
+    name = site.write_plugin("exts", event_plugin("""
+        db = sqlite3.connect(":memory:")
+        v = db.execute("select 40 + 2").fetchone()[0]
+        bareosdir.JobMessage(bareosdir.M_INFO, json.dumps({"sqlite": v, "ssl": ssl.OPENSSL_VERSION[:7]}))
+    """, imports="ssl, json, sqlite3, _ssl, _json"))
     conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
     args = ["--dlopen-local"] if local else []
     r = site.run(conf, "--jobs", "2", *args)
@@ -173,16 +167,9 @@ def test_admin_path_file_and_environment(site, tmp_path):
     env_dir = tmp_path / "env-site"
     env_dir.mkdir()
     (env_dir / "envlib.py").write_text("VALUE = 'from env'\n")
-    name = site.write_plugin("usesextra", """
-        import bareosdir, helperlib, envlib
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([2])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            bareosdir.JobMessage(bareosdir.M_INFO, helperlib.VALUE + "/" + envlib.VALUE)
-            return 0
-    """)
+    name = site.write_plugin("usesextra", event_plugin(
+        'bareosdir.JobMessage(bareosdir.M_INFO, helperlib.VALUE + "/" + envlib.VALUE)',
+        imports="helperlib, envlib"))
     try:
         for mode in ("isolated", "main"):
             conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
@@ -204,17 +191,10 @@ def test_python_environment_variables_are_ignored(site, tmp_path):
 
 
 def test_main_interpreter_output_goes_to_the_director(site):
-    name = site.write_plugin("printer", """
-        import bareosdir, logging
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([2])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            print("printed line")
-            logging.getLogger("printer").error("logged error")
-            return 0
-    """)
+    name = site.write_plugin("printer", event_plugin("""
+        print("printed line")
+        logging.getLogger("printer").error("logged error")
+    """, imports="logging"))
     for mode in ("isolated", "main"):
         conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
                            name=f"c-{mode}")
@@ -255,18 +235,11 @@ def test_class_plugins_keep_their_own_wrapper_object_in_main_mode(site):
 @pytest.mark.parametrize("mode", ["isolated", "main"])
 def test_lxml_in_every_job(site, mode):
     pytest.importorskip("lxml.etree")
-    name = site.write_plugin("usexml", """
-        import bareosdir
-        def load_bareos_plugin(d):
-            bareosdir.RegisterEvents([2])
-            return 0
-        def parse_plugin_definition(d): return 0
-        def handle_plugin_event(e):
-            from lxml import etree
-            root = etree.fromstring("<job id='%d'/>" % bareosdir.GetValue(bareosdir.bDirVarJobId))
-            bareosdir.JobMessage(bareosdir.M_INFO, "xml id=" + root.get("id"))
-            return 0
-    """)
+    name = site.write_plugin("usexml", event_plugin("""
+        from lxml import etree
+        root = etree.fromstring("<job id='%d'/>" % bareosdir.GetValue(bareosdir.bDirVarJobId))
+        bareosdir.JobMessage(bareosdir.M_INFO, "xml id=" + root.get("id"))
+    """))
     conf = site.config([f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
     r = site.run(conf, "--jobs", "6", "--concurrent", "3")
     if mode == "main":
