@@ -576,37 +576,6 @@ static PyObject *mod__stats(PyObject *m, PyObject *unused) {
   return bd_eng_stats();
 }
 
-static PyObject *mod__mask_secrets(PyObject *m, PyObject *arg) {
-  (void)m;
-  const char *s = PyUnicode_AsUTF8(arg);
-  if (s == NULL) return NULL;
-  char *masked = bd_options_mask_secrets(s);
-  if (masked == NULL) return PyErr_NoMemory();
-  PyObject *r = PyUnicode_FromString(masked);
-  free(masked);
-  return r;
-}
-
-static PyObject *mod__parse_options(PyObject *m, PyObject *arg) {
-  (void)m;
-  const char *s = PyUnicode_AsUTF8(arg);
-  if (s == NULL) return NULL;
-  bd_options o;
-  char err[512];
-  if (bd_options_parse(s, &o, err, sizeof err) != 0) {
-    PyErr_SetString(PyExc_ValueError, err);
-    return NULL;
-  }
-  PyObject *r = Py_BuildValue(
-      "{s:s,s:i,s:z,s:z,s:s,s:s,s:s}", "plugin", o.plugin, "instance",
-      o.instance, "module_path", o.module_path, "module_name", o.module_name,
-      "interpreter", o.interpreter == BD_INTERP_MAIN ? "main" : "isolated",
-      "on_error", o.on_error == BD_ON_ERROR_WARNING ? "warning" : "fatal",
-      "rest", o.rest);
-  bd_options_free(&o);
-  return r;
-}
-
 static PyMethodDef bd_methods[] = {
     {"GetValue", (PyCFunction)(void (*)(void))mod_GetValue, METH_FASTCALL,
      "GetValue(var) -> int | str | None: a value of the current job."},
@@ -626,8 +595,6 @@ static PyMethodDef bd_methods[] = {
     {"_message", mod__message, METH_VARARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
     {"_stats", mod__stats, METH_NOARGS, NULL},
-    {"_mask_secrets", mod__mask_secrets, METH_O, NULL},
-    {"_parse_options", mod__parse_options, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
