@@ -106,6 +106,10 @@ typedef struct bd_ip_config {
 } bd_ip_config;
 
 int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */
+/* site.addsitedir for each of the ':'-separated dirs, in the current
+ * interpreter (GIL held); a directory that fails is skipped, as site does
+ * with a bad .pth line. */
+void bd_ip_add_site_dirs(const char *dirs);
 /* Ends what can be ended; 1 when nothing is left over. GIL not held. */
 int bd_ip_fini(void);
 bd_interp *bd_ip_main(void);

@@ -20,7 +20,8 @@ typedef struct bd_director_binding {
   uint32_t api_version;         /* PluginApiDefinition.version */
   const CoreFunctions *core;
   /* Directories to add to every plugin interpreter's sys.path with
-   * site.addsitedir (':'-separated; NULL or "" for none). */
+   * site.addsitedir (':'-separated; NULL or "" for none); the extension
+   * adds them, the shim only collects them. */
   const char *extra_path;
 } bd_director_binding;
 

@@ -635,6 +635,9 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
   }
   bd_ip_config cfg = {0};
   cfg.extra_path = (char *)b->extra_path;
+  /* The administrator's directories in the binding interpreter first, so
+   * the sys.path handed to sub-interpreters has them too. */
+  bd_ip_add_site_dirs(b->extra_path);
   cfg.main_path = main_sys_path();
   if (package_dirs(module, &cfg) < 0) {
     PyErr_Clear();

@@ -203,6 +203,21 @@ void bd_ip_leave(PyThreadState *ts) {
   PyEval_SaveThread();
 }
 
+void bd_ip_add_site_dirs(const char *dirs) {
+  if (dirs == NULL || dirs[0] == '\0') return;
+  PyObject *site = PyImport_ImportModule("site"); /* new */
+  char *copy = site ? strdup(dirs) : NULL, *save = NULL;
+  for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d != NULL;
+       d = strtok_r(NULL, ":", &save)) {
+    PyObject *x = PyObject_CallMethod(site, "addsitedir", "s", d); /* new */
+    Py_XDECREF(x);
+    PyErr_Clear();
+  }
+  free(copy);
+  Py_XDECREF(site);
+  PyErr_Clear();
+}
+
 /* In the new interpreter, GIL held: make `bareosdir` importable, import the
  * API module and route stdout/stderr/logging/warnings to the Director. */
 static int setup_interp(bd_interp *ip) {
@@ -234,20 +249,7 @@ static int setup_interp(bd_interp *ip) {
     free(copy);
     if (PyErr_Occurred()) goto done;
   }
-  if (g_rt.cfg.extra_path != NULL && g_rt.cfg.extra_path[0] != '\0') {
-    PyObject *site = PyImport_ImportModule("site"); /* new */
-    if (site == NULL) goto done;
-    char *copy = strdup(g_rt.cfg.extra_path), *save = NULL;
-    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d != NULL;
-         d = strtok_r(NULL, ":", &save)) {
-      PyObject *x = PyObject_CallMethod(site, "addsitedir", "s", d); /* new */
-      if (x == NULL) break;
-      Py_DECREF(x);
-    }
-    free(copy);
-    Py_DECREF(site);
-    if (PyErr_Occurred()) goto done;
-  }
+  bd_ip_add_site_dirs(g_rt.cfg.extra_path);
   ip->api_module = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
   if (ip->api_module == NULL) goto done;
   hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */

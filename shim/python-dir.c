@@ -168,21 +168,11 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
     Py_XDECREF(site);
     PyErr_Clear();
   }
+  /* Once, also when the second copy of this file joins from the same
+   * directory. */
   dir = PyUnicode_DecodeFSDefault(g_shim.shim_dir); /* new */
-  if (dir == NULL || PyList_Insert(sys_path, 0, dir) < 0) goto fail;
-  if (g_shim.extra_path && g_shim.extra_path[0]) {
-    PyObject *site = PyImport_ImportModule("site"); /* new */
-    char *copy = site ? strdup(g_shim.extra_path) : NULL, *save = NULL;
-    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d != NULL;
-         d = strtok_r(NULL, ":", &save)) {
-      PyObject *x = PyObject_CallMethod(site, "addsitedir", "s", d); /* new */
-      Py_XDECREF(x);
-      PyErr_Clear();
-    }
-    free(copy);
-    Py_XDECREF(site);
-    PyErr_Clear();
-  }
+  int has = dir ? PySequence_Contains(sys_path, dir) : -1;
+  if (has < 0 || (has == 0 && PyList_Insert(sys_path, 0, dir) < 0)) goto fail;
   mod = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
   if (mod == NULL) goto fail;
   cap = PyCapsule_New(&g_shim.director, BD_DIRECTOR_CAPSULE, NULL); /* new */
