@@ -646,3 +646,27 @@ def assert_job_ok(job):
 def warnings_of(job):
     import bareosdir
     return [m.text for m in job.messages if m.type == bareosdir.M_WARNING]
+
+
+def option_line(module, host_key, host, port_key, port, extra="",
+                prefix="python3"):
+    """A Dir Plugin Options line for a bundled plugin; `port` None leaves
+    the port option out (the plugin's default)."""
+    line = "%s:module_name=%s:%s=%s" % (prefix, module, host_key, host)
+    if port is not None:
+        line += ":%s=%d" % (port_key, port)
+    return line + (":" + extra if extra else "")
+
+
+def job_with_invalid_option(director, line_for_port, name="BackupClient1"):
+    """Runs a job whose options a plugin must refuse; `line_for_port(port)`
+    gives the options line for a server that records connections: nothing
+    may reach it, the job stays OK, and its one warning is returned."""
+    import time
+    with MisbehavingServer("close") as server:
+        job = run_job(director, line_for_port(server.port), name)
+        time.sleep(0.2)
+        assert server.accepted == 0
+    assert_job_ok(job)
+    [warning] = warnings_of(job)
+    return warning

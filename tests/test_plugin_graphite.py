@@ -10,7 +10,8 @@ import time
 import pytest
 
 from servers import (CarbonCache, MisbehavingServer, assert_job_ok,
-                     closed_port, run_job, warnings_of)
+                     closed_port, job_with_invalid_option, option_line,
+                     run_job, warnings_of)
 
 
 pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
@@ -34,14 +35,8 @@ def carbon(tmp_path_factory):
 
 
 def options(port, extra="", prefix="python3"):
-    line = ("%s:module_name=bareos-dir-graphite-sender"
-            ":collectorHost=127.0.0.1" % prefix)
-    if port is not None:
-        line += ":collectorPort=%d" % port
-    return line + (":" + extra if extra else "")
-
-
-
+    return option_line("bareos-dir-graphite-sender", "collectorHost",
+                       "127.0.0.1", "collectorPort", port, extra, prefix)
 
 
 def test_terminated_job_writes_all_metrics(director, carbon):
@@ -127,13 +122,8 @@ def test_silent_carbon_does_not_hold_up_the_job(director):
     ("timeout=soon", "option timeout=soon is invalid"),
 ])
 def test_invalid_options_warn_and_send_nothing(director, extra, problem):
-    with MisbehavingServer("close") as server:
-        job = run_job(director, options(server.port, extra), "GraphiteBad")
-        time.sleep(0.2)
-        assert server.accepted == 0
-    assert_job_ok(job)
-    [warning] = warnings_of(job)
-    assert problem in warning
+    assert problem in job_with_invalid_option(
+        director, lambda port: options(port, extra), "GraphiteBad")
 
 
 def test_default_collector_port_is_2003(director):

@@ -12,7 +12,7 @@ import zlib
 import pytest
 
 from servers import (MisbehavingServer, NscaServer, assert_job_ok, closed_port,
-                     run_job, warnings_of)
+                     job_with_invalid_option, option_line, run_job, warnings_of)
 
 MESSAGE = ("Bareos job {name} on client1-fd with id 5 level F, 0 errors, "
            "1000 jobBytes, 10 files terminated with status {status}")
@@ -36,14 +36,8 @@ def nsca_server(tmp_path, method=1, password=None):
 
 
 def options(port, extra="", host="127.0.0.1", prefix="python3"):
-    line = "%s:module_name=bareos-dir-nsca-sender:monitorHost=%s" % (prefix,
-                                                                    host)
-    if port is not None:
-        line += ":monitorPort=%d" % port
-    return line + (":" + extra if extra else "")
-
-
-
+    return option_line("bareos-dir-nsca-sender", "monitorHost", host,
+                       "monitorPort", port, extra, prefix)
 
 
 def all_text(job):
@@ -231,12 +225,8 @@ def test_default_timeout_is_ten_seconds(director):
     ("timeout=0", "option timeout=0 is invalid"),
 ])
 def test_invalid_options_warn_and_send_nothing(director, extra, problem):
-    with MisbehavingServer("close") as server:
-        job = run_job(director, options(server.port, extra))
-        time.sleep(0.2)
-        assert server.accepted == 0
-    assert_job_ok(job)
-    [warning] = warnings_of(job)
+    warning = job_with_invalid_option(
+        director, lambda port: options(port, extra))
     assert problem in warning
     assert "sends nothing" in warning
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from servers import (MisbehavingServer, Pushgateway, assert_job_ok,
-                     bcrypt_available, closed_port, run_job, warnings_of)
+                     bcrypt_available, closed_port, job_with_invalid_option,
+                     option_line, run_job, warnings_of)
 
 
 pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
@@ -26,14 +27,8 @@ def gateway(tmp_path, **kwargs):
 
 
 def options(port, extra="", prefix="python3"):
-    line = ("%s:module_name=bareos-dir-prometheus-exporter"
-            ":gateway_host=127.0.0.1" % prefix)
-    if port is not None:
-        line += ":gateway_port=%d" % port
-    return line + (":" + extra if extra else "")
-
-
-
+    return option_line("bareos-dir-prometheus-exporter", "gateway_host",
+                       "127.0.0.1", "gateway_port", port, extra, prefix)
 
 
 def of_job(samples, instance):
@@ -245,13 +240,8 @@ def test_misbehaving_gateway_is_bounded_by_the_timeout(director, behaviour,
     ("timeout=-1", "option timeout=-1 is invalid"),
 ])
 def test_invalid_options_warn_and_push_nothing(director, extra, problem):
-    with MisbehavingServer("close") as server:
-        job = run_job(director, options(server.port, extra))
-        time.sleep(0.2)
-        assert server.accepted == 0
-    assert_job_ok(job)
-    [warning] = warnings_of(job)
-    assert problem in warning
+    assert problem in job_with_invalid_option(
+        director, lambda port: options(port, extra))
 
 
 def test_default_gateway_is_localhost_9091(director):
