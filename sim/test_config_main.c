@@ -34,8 +34,8 @@ static void json_str(const char *s)
   putchar('"');
 }
 
-static void line_str(const char *a, const char *b, const char *key,
-                     const char *val)
+/* The first three fields of a line: [a, b, key */
+static void line_head(const char *a, const char *b, const char *key)
 {
   printf("[");
   json_str(a);
@@ -43,6 +43,12 @@ static void line_str(const char *a, const char *b, const char *key,
   json_str(b);
   printf(", ");
   json_str(key);
+}
+
+static void line_str(const char *a, const char *b, const char *key,
+                     const char *val)
+{
+  line_head(a, b, key);
   printf(", ");
   json_str(val);
   printf("]\n");
@@ -50,24 +56,14 @@ static void line_str(const char *a, const char *b, const char *key,
 
 static void line_int(const char *a, const char *b, const char *key, long v)
 {
-  printf("[");
-  json_str(a);
-  printf(", ");
-  json_str(b);
-  printf(", ");
-  json_str(key);
+  line_head(a, b, key);
   printf(", %ld]\n", v);
 }
 
 static void line_list(const char *a, const char *b, const char *key,
                       char *const *v, size_t n)
 {
-  printf("[");
-  json_str(a);
-  printf(", ");
-  json_str(b);
-  printf(", ");
-  json_str(key);
+  line_head(a, b, key);
   printf(", [");
   for (size_t i = 0; i < n; i++) {
     if (i) printf(", ");
