@@ -254,8 +254,10 @@ grep -q ", 0 fatal, 0 error, 0 warning messages" /ci/sim.out || fail "the job lo
 for _ in $(seq 100); do grep -q PROCESS_SERVICE_CHECK_RESULT /ci/nsca/nsca.cmd && break; sleep 0.1; done
 grep "PROCESS_SERVICE_CHECK_RESULT;ci-host;ci-backup;0;" /ci/nsca/nsca.cmd || {
   cat /ci/nsca/nsca.cmd; fail "nsca got no OK check result"; }
-grep -q "instance=0\|bareos-dir-class-plugin\|BareosDirPluginBaseclass" /ci/sim.err \
-  || { cat /ci/sim.err; fail "no debug message of the class plugin"; }
+grep -q "loaded plugin $plugins/python-dir.so as \"python\"" /ci/sim.err \
+  || { cat /ci/sim.err; fail "$plugins/python-dir.so was not loaded"; }
+grep -q "BareosDirPluginBaseclass: job BackupClient1\..* ended: status T" /ci/sim.err \
+  || { cat /ci/sim.err; fail "the class plugin did not see the job end"; }
 kill $nsca_pid; wait $nsca_pid 2>/dev/null || true
 trap - EXIT
 
