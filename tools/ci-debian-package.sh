@@ -261,14 +261,17 @@ grep -q "BareosDirPluginBaseclass: job BackupClient1\..* ended: status T" /ci/si
 kill $nsca_pid; wait $nsca_pid 2>/dev/null || true
 trap - EXIT
 
-echo "-- (2) pytest-3 with the bareos_director fixture, no venv, no PYTHONPATH"
-(cd /ci/plugin-test && env -u PYTHONPATH pytest-3 -q -p no:cacheprovider test_myplugin.py) \
-  || fail "pytest-3"
-
-echo "-- no files written into the packages' directories"
+echo "-- the Director (simulator) wrote no file into the packages' directories"
 new=$(find "$plugins" "$site/bareosdir" "$site"/bareosdir-*-info /usr/bin/bareosdir-sim \
       -newer /ci/installed-mark 2>/dev/null || true)
 [[ -z $new ]] || fail "written after installation: $new"
+
+echo "-- (2) pytest-3 with the bareos_director fixture, no venv, no PYTHONPATH"
+(cd /ci/plugin-test && env -u PYTHONPATH pytest-3 -q -p no:cacheprovider test_myplugin.py) \
+  || fail "pytest-3"
+# (pytest run as root writes its own assertion-rewritten bytecode of the
+# plugin modules, *.cpython-3X-pytest-*.pyc, into dist-packages; py3clean
+# removes it with the package: the purge check below covers it.)
 
 echo "-- (4) purge leaves nothing behind; Bareos's plugin comes back"
 apt-get purge -y -qq bareosdir-director-plugin python3-bareosdir >/dev/null
