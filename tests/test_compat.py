@@ -48,3 +48,81 @@ def test_contents_checked_inside_a_job(bareos_director):
             bareosdir.RegisterEvents(1)
         with pytest.raises(TypeError):
             bareosdir.SetValue(bareosdir.bwDirVarVolumeName, 2)
+
+
+# Entry points that are bound methods: `self` is not a parameter the host
+# passes, so the form is told by the parameters after it.
+NEW_STYLE_BOUND = """
+import bareosdir
+
+class Plugin:
+    def load(self, plugindef):
+        bareosdir.RegisterEvents([bareosdir.bDirEventJobEnd])
+        bareosdir.JobMessage(bareosdir.M_INFO, "new load " + plugindef)
+        return bareosdir.bRC_OK
+
+    def parse(self, plugindef):
+        return bareosdir.bRC_OK
+
+    def handle(self, event):
+        bareosdir.JobMessage(bareosdir.M_INFO, "new event %d" % event)
+        return bareosdir.bRC_OK
+
+_p = Plugin()
+load_bareos_plugin = _p.load
+parse_plugin_definition = _p.parse
+handle_plugin_event = _p.handle
+"""
+
+OLD_STYLE_BOUND = """
+import bareosdir
+
+class Plugin:
+    def load(self, context, plugindef):
+        bareosdir.RegisterEvents(context, [bareosdir.bDirEventJobEnd])
+        bareosdir.JobMessage(context, bareosdir.M_INFO, "old load " + plugindef)
+        return bareosdir.bRC_OK
+
+    def parse(self, context, plugindef):
+        return bareosdir.bRC_OK
+
+    def handle(self, context, event):
+        bareosdir.JobMessage(context, bareosdir.M_INFO, "old event %d" % event)
+        return bareosdir.bRC_OK
+
+_p = Plugin()
+load_bareos_plugin = _p.load
+parse_plugin_definition = _p.parse
+handle_plugin_event = _p.handle
+"""
+
+
+@pytest.mark.parametrize("source, form", [(NEW_STYLE_BOUND, "new"),
+                                          (OLD_STYLE_BOUND, "old")],
+                         ids=["new", "old"])
+def test_bound_method_entry_points(plugins, director, source, form):
+    name = plugins.write(f"bound_{form}", source)
+    job = director.job("BackupClient1")
+    job.run([plugins.options(name, "x=1")])
+    assert [m.text for m in job.messages] == [f"{form} load x=1:\n",
+                                              f"{form} event 2\n"]
+    assert job.rcs["JobEnd"] == bareosdir.bRC_OK
+
+
+def test_legacy_detection_of_bound_methods():
+    from bareosdir import _hostio
+
+    class New:
+        def load(self, plugindef): ...
+
+    class Old:
+        def load(self, context, plugindef): ...
+
+    class Module:
+        pass
+
+    m = Module()
+    m.load_bareos_plugin = New().load
+    assert _hostio.legacy_context(m) is None
+    m.load_bareos_plugin = Old().load
+    assert isinstance(_hostio.legacy_context(m), _hostio.PluginContext)
