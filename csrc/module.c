@@ -578,6 +578,20 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
   Py_RETURN_TRUE;
 }
 
+/* _is_secret_key(key): the host's rule (options.c), for the base class. */
+static PyObject *mod__is_secret_key(PyObject *m, PyObject *key) {
+  (void)m;
+  if (!PyUnicode_Check(key)) {
+    PyErr_Format(PyExc_TypeError, "key must be str, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+  }
+  Py_ssize_t len;
+  const char *s = PyUnicode_AsUTF8AndSize(key, &len);
+  if (s == NULL) return NULL;
+  return PyBool_FromLong(bd_options_key_is_secret(s, (size_t)len));
+}
+
 static PyObject *mod__bind(PyObject *m, PyObject *capsule) {
   return bd_eng_bind(m, capsule);
 }
@@ -606,6 +620,9 @@ static PyMethodDef bd_methods[] = {
      METH_FASTCALL, "GetInstanceCount() -> int | None"},
     {"_message", mod__message, METH_VARARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
+    {"_is_secret_key", mod__is_secret_key, METH_O,
+     "_is_secret_key(key) -> bool: whether option values of this key are "
+     "shown as ****."},
     {"_stats", mod__stats, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -639,6 +656,21 @@ static int bd_exec(PyObject *m) {
     }
   }
   if (PyModule_AddStringConstant(m, "__version__", BD_VERSION) < 0) return -1;
+  {
+    const char *const *w = bd_options_secret_words();
+    Py_ssize_t n = 0;
+    while (w[n] != NULL) n++;
+    PyObject *t = PyTuple_New(n); /* new */
+    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+      PyObject *s = PyUnicode_FromString(w[i]); /* new */
+      if (s == NULL) Py_CLEAR(t);
+      else PyTuple_SET_ITEM(t, i, s); /* steals */
+    }
+    if (t == NULL || PyModule_AddObject(m, "_SECRET_WORDS", t) < 0) {
+      Py_XDECREF(t);
+      return -1;
+    }
+  }
   if (bd_test_add_types(m, st) < 0) return -1;
   return 0;
 }

@@ -126,3 +126,41 @@ def test_legacy_detection_of_bound_methods():
     assert _hostio.legacy_context(m) is None
     m.load_bareos_plugin = Old().load
     assert isinstance(_hostio.legacy_context(m), _hostio.PluginContext)
+
+
+# ---- secrets: one rule for the host's options line and the base class ----
+
+SECRET_KEYS = ["password", "passwd", "pass", "pwd", "secret", "token", "key",
+               "credential", "credentials", "auth", "DB_Password", "myPASSWD",
+               "gatewayPass", "apiKey", "X-Auth", "client_secret", "access_token"]
+PLAIN_KEYS = ["user", "host", "port", "monitor", "pas", "instancename"]
+
+
+def test_secret_rule_is_shared():
+    from bareosdir import _bareosdir
+    from bareosdir.plugins import BareosDirPluginBaseclass as base
+    assert set(base.SECRET_WORDS) == {"password", "passwd", "pass", "pwd",
+                                      "secret", "token", "key", "credential",
+                                      "auth"}
+    for key in SECRET_KEYS:
+        assert _bareosdir._is_secret_key(key), key
+        assert base.redacted(key, "v") == "****"
+        assert base.redacted(key, "") == "****"
+    for key in PLAIN_KEYS:
+        assert not _bareosdir._is_secret_key(key), key
+        assert base.redacted(key, "v") == "v"
+
+
+def test_secret_values_never_in_debug_output(director):
+    options = ":".join(f"{k}=S{i}x" for i, k in enumerate(SECRET_KEYS))
+    plain = ":".join(f"{k}=visible{i}" for i, k in enumerate(PLAIN_KEYS))
+    job = director.job("BackupClient1")
+    job.run([f"python:module_name=bareos-dir-class-plugin:{options}:{plain}"])
+    debug = "".join(m.text for m in job.debug_messages)
+    for i, key in enumerate(SECRET_KEYS):
+        assert f"S{i}x" not in debug, key
+    # the host's line and the base class's line both show the keys, masked
+    assert debug.count("passwd=****") == 2, debug
+    assert debug.count("credentials=****") == 2
+    for i, key in enumerate(PLAIN_KEYS):
+        assert f"{key}=visible{i}" in debug
