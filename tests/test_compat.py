@@ -259,3 +259,43 @@ def test_constant_dict_type_ends_with_its_module():
     del m
     gc.collect()
     assert ref() is None
+
+
+# ---- bareosdir.testing: job.events() ----
+
+def test_events_default_to_the_plugin_that_ran(plugins, director):
+    from conftest import event_plugin
+    name = plugins.write("ends", event_plugin("pass", events=(2, 4)))
+    job = director.job("BackupClient1")
+    job.run([plugins.options(name, prefix="python3")])
+    assert job.events() == {2, 4}
+    assert job.events(plugin="python3") == job.events(instance=0) == {2, 4}
+    # the unused python context received nothing, not the host's 11
+    assert job.events(plugin="python", instance=0) == set()
+    # the ABI record keeps the host's options event and the order
+    assert [c.event for c in job.calls if c.plugin == "python3"] == [
+        0, bareosdir.bDirEventNewPluginOptions, 4, 2, -1]
+    assert job.registered(plugin="python3") == {2, 4, 11}
+    with pytest.raises(KeyError):
+        job.events(plugin="python")  # it ran no plugin
+    with pytest.raises(KeyError):
+        job.events(plugin="python3", instance=5)
+
+
+def test_events_refuse_ambiguity(plugins, director):
+    from conftest import event_plugin
+    a = plugins.write("a", event_plugin("pass", events=(1,)))
+    b = plugins.write("b", event_plugin("pass", events=(2,)))
+    job = director.job("BackupClient1")
+    job.run([plugins.options(a, "instance=0"), plugins.options(b, "instance=1")])
+    with pytest.raises(ValueError, match="python:instance=0, python:instance=1"):
+        job.events()
+    assert job.events(instance=0) == {1}
+    assert job.events(instance=1) == {2}
+
+
+def test_events_without_any_plugin(director):
+    job = director.job("BackupClient1")
+    job.run([])
+    with pytest.raises(KeyError, match="no plugin ran"):
+        job.events()
