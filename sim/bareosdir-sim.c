@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "director_model.h"
+#include "textfmt.h"
 
 #define PLUGIN_SUFFIX "-dir.so"
 #define EXIT_FAILED 1
@@ -172,14 +173,14 @@ static void log_job_message(uint32_t jobid, int type, const char *text)
   else
     count_locked(&sim.dir_fatal, &sim.dir_errors, NULL, type);
   if (ends) {
-    snprintf(head, sizeof head, "%s %s\n", sim.dir_name, ends);
+    bd_fmt(head, sizeof head, "%s %s\n", sim.dir_name, ends);
     fputs(head, stdout);
   }
   if (jobid)
-    snprintf(head, sizeof head, "%s JobId %u: %s", sim.dir_name,
-             (unsigned)jobid, type_prefix(type));
+    bd_fmt(head, sizeof head, "%s JobId %u: %s", sim.dir_name,
+           (unsigned)jobid, type_prefix(type));
   else
-    snprintf(head, sizeof head, "%s: %s", sim.dir_name, type_prefix(type));
+    bd_fmt(head, sizeof head, "%s: %s", sim.dir_name, type_prefix(type));
   put_locked(stdout, head, text);
   if (ends)
     fprintf(stderr,
@@ -195,8 +196,8 @@ static void log_debug(uint32_t jobid, int level, const char *file, int line,
   char head[600];
 
   if (level > sim.debug_level) return;
-  snprintf(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
-           base_name(file), line, (unsigned)jobid);
+  bd_fmt(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
+         base_name(file), line, (unsigned)jobid);
   pthread_mutex_lock(&sim.out_lock);
   put_locked(stderr, head, text);
   pthread_mutex_unlock(&sim.out_lock);
@@ -209,7 +210,7 @@ static void dir_message(int type, const char *fmt, ...)
   char text[2048];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  bd_vfmt(text, sizeof text, fmt, ap);
   va_end(ap);
   log_job_message(0, type, text);
 }
@@ -222,7 +223,7 @@ static void sim_debug(int level, int line, const char *fmt, ...)
   va_list ap;
   if (level > sim.debug_level) return;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  bd_vfmt(text, sizeof text, fmt, ap);
   va_end(ap);
   log_debug(0, level, __FILE__, line, text);
 }
@@ -239,7 +240,7 @@ static void message_sink(void *arg, const dm_message *m)
   (void)arg;
   /* What the model itself says about a job starts "JobId N: ". */
   if (!m->plugin && m->jobid) {
-    n = (size_t)snprintf(own, sizeof own, "JobId %u: ", (unsigned)m->jobid);
+    n = bd_fmt(own, sizeof own, "JobId %u: ", (unsigned)m->jobid);
     if (strncmp(text, own, n) == 0) text += n;
   }
   if (m->kind == DM_MSG_DEBUG)
@@ -543,7 +544,7 @@ static void run_job(uint32_t jobid)
   }
   r->created = 1;
   if (dm_job_get_str(run.job, bDirVarJobName, r->name, sizeof r->name) != 0)
-    snprintf(r->name, sizeof r->name, "%s", sim.job_res->name);
+    bd_fmt(r->name, sizeof r->name, "%s", sim.job_res->name);
   set_job_values(run.job);
 
   dm_job_new_plugins(run.job);
@@ -615,7 +616,7 @@ static unsigned long summarize(void)
     if (!ok) {
       bad++;
       if (!r->created) {
-        snprintf(why, sizeof why, " (not created)");
+        bd_fmt(why, sizeof why, " (not created)");
       } else {
         const char *reasons[4];
         size_t n = 0, len = 0;
@@ -624,10 +625,9 @@ static unsigned long summarize(void)
         if (r->fatal) reasons[n++] = "fatal error messages";
         if (r->errors) reasons[n++] = "error messages";
         if (r->options_rejected) reasons[n++] = "plugin options rejected";
-        for (size_t k = 0; k < n && len < sizeof why; k++)
-          len += (size_t)snprintf(why + len, sizeof why - len, "%s%s%s",
-                                  k ? ", " : " (", reasons[k],
-                                  k + 1 == n ? ")" : "");
+        for (size_t k = 0; k < n; k++)
+          bd_fmt_at(why, sizeof why, &len, "%s%s%s", k ? ", " : " (",
+                    reasons[k], k + 1 == n ? ")" : "");
       }
     }
     printf("%s: JobId %lu (%s): %s%s, status %c, JobEnd %s, %d fatal, %d "

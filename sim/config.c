@@ -15,6 +15,7 @@
 #endif
 
 #include "config.h"
+#include "textfmt.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -197,7 +198,7 @@ static void quote_short(char *out, size_t outlen, const char *s)
       out[o++] = '\\';
       out[o++] = (char)c;
     } else if (c < 0x20 || c == 0x7f) {
-      o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+      bd_fmt_at(out, outlen, &o, "\\x%02x", c);
     } else {
       out[o++] = (char)c;
     }
@@ -231,14 +232,14 @@ static void fail_at(parser *p, const char *file, int line, const char *fmt,
   if (p->failed) return;
   p->failed = 1;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  bd_vfmt(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (p->errlen) {
     if (file)
-      snprintf(p->err, p->errlen, "%s:%d: %s", display_path(p, file), line,
-               msg);
+      bd_fmt(p->err, p->errlen, "%s:%d: %s", display_path(p, file), line,
+             msg);
     else
-      snprintf(p->err, p->errlen, "%s", msg);
+      bd_fmt(p->err, p->errlen, "%s", msg);
   }
 }
 
@@ -251,16 +252,14 @@ static void warn_at(parser *p, const char *file, int line, const char *fmt,
 {
   char msg[512], *full;
   va_list ap;
-  int n;
   bd_config *cfg = p->cfg;
   char **nv;
 
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  bd_vfmt(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  n = snprintf(NULL, 0, "%s:%d: %s", display_path(p, file), line, msg);
-  if (n < 0 || !(full = malloc((size_t)n + 1))) return;
-  snprintf(full, (size_t)n + 1, "%s:%d: %s", display_path(p, file), line, msg);
+  full = bd_afmt(0, NULL, "%s:%d: %s", display_path(p, file), line, msg);
+  if (!full) return;
   nv = realloc(cfg->warnings, (cfg->warnings_count + 1) * sizeof *nv);
   if (!nv) {
     free(full);
@@ -838,11 +837,11 @@ static const char *describe(parser *p, int t, char *buf, size_t len)
       return "','";
     case T_STR:
       quote_short(q, sizeof q, p->tok.p);
-      snprintf(buf, len, "the quoted string %s", q);
+      bd_fmt(buf, len, "the quoted string %s", q);
       return buf;
     default:
       quote_short(q, sizeof q, p->tok.p ? p->tok.p : "");
-      snprintf(buf, len, "%s", q);
+      bd_fmt(buf, len, "%s", q);
       return buf;
   }
 }
@@ -1641,7 +1640,7 @@ bd_config *bd_config_load(const char *path, char *err, size_t errlen)
 
   if (errlen) err[0] = '\0';
   if (stat(path, &st) != 0) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    bd_fmt(err, errlen, "%s: %s", path, strerror(errno));
     return NULL;
   }
   if (parser_init(&p, path, 0, err, errlen)) goto fail;

@@ -2,7 +2,8 @@
 # driver of its configuration reader (for tests/test_sim_config.py; not
 # installed).  Included by the top-level CMakeLists.txt.
 add_library(bd_simconfig STATIC ${CMAKE_CURRENT_LIST_DIR}/config.c)
-target_include_directories(bd_simconfig PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_include_directories(bd_simconfig PUBLIC ${CMAKE_CURRENT_LIST_DIR}
+                           ${CMAKE_CURRENT_LIST_DIR}/../csrc)
 
 add_executable(bareosdir-sim ${CMAKE_CURRENT_LIST_DIR}/bareosdir-sim.c)
 target_link_libraries(bareosdir-sim PRIVATE bd_simconfig bd_core
