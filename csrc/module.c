@@ -90,6 +90,102 @@ static const char *const bd_groups[] = {"bRCs", "bJobMessageType",
                                         "bDirVariable", "bwDirVariable",
                                         "bDirEventType"};
 
+/*
+ * The constant dicts (bRCs, bJobMessageType, bDirVariable, bwDirVariable,
+ * bDirEventType).  Bareos 20-25 key them with bytes, its development
+ * branch and we with str: a plugin written against either looks names up
+ * as it always did.  A dict subclass whose keys stay str (no duplicates,
+ * len and iteration unchanged) and whose d[k], d.get(k) and k in d also
+ * answer for the ASCII bytes of a name.  One type per module object (no
+ * static type objects: each interpreter has its own).
+ */
+static PyObject *constdict_str_key(PyObject *key) { /* new reference */
+  if (!PyBytes_Check(key)) return NULL;
+  PyObject *s = PyUnicode_DecodeASCII(PyBytes_AS_STRING(key),
+                                      PyBytes_GET_SIZE(key), "strict");
+  if (s == NULL) PyErr_Clear(); /* not a name of ours */
+  return s;
+}
+
+static PyObject *constdict_missing(PyObject *self, PyObject *key) {
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s != NULL) {
+    PyObject *v = PyDict_GetItemWithError(self, s); /* borrowed */
+    Py_DECREF(s);
+    if (v != NULL) return Py_NewRef(v);
+    if (PyErr_Occurred()) return NULL;
+  }
+  PyErr_SetObject(PyExc_KeyError, key);
+  return NULL;
+}
+
+static PyObject *constdict_get(PyObject *self, PyObject *const *args,
+                               Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd",
+                 nargs);
+    return NULL;
+  }
+  PyObject *v = PyDict_GetItemWithError(self, args[0]); /* borrowed */
+  if (v == NULL && !PyErr_Occurred()) {
+    PyObject *s = constdict_str_key(args[0]); /* new */
+    if (s != NULL) {
+      v = PyDict_GetItemWithError(self, s);
+      Py_DECREF(s);
+    }
+  }
+  if (v != NULL) return Py_NewRef(v);
+  if (PyErr_Occurred()) return NULL;
+  return Py_NewRef(nargs == 2 ? args[1] : Py_None);
+}
+
+static int constdict_contains(PyObject *self, PyObject *key) {
+  int r = PyDict_Contains(self, key);
+  if (r != 0) return r;
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s == NULL) return 0;
+  r = PyDict_Contains(self, s);
+  Py_DECREF(s);
+  return r;
+}
+
+/* A heap type's instances hold a reference to it: visit and drop it, the
+ * rest is dict's. */
+static int constdict_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  return PyDict_Type.tp_traverse(self, visit, arg);
+}
+
+static void constdict_dealloc(PyObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyDict_Type.tp_dealloc(self);
+  Py_DECREF(tp);
+}
+
+static PyMethodDef constdict_methods[] = {
+    {"__missing__", constdict_missing, METH_O, NULL},
+    {"get", (PyCFunction)(void (*)(void))constdict_get, METH_FASTCALL,
+     "get(name, default=None): the value of name (str or bytes)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot constdict_slots[] = {
+    {Py_tp_doc, "Constants by name; names may be given as str or bytes."},
+    {Py_tp_methods, constdict_methods},
+    {Py_sq_contains, constdict_contains},
+    {Py_tp_traverse, constdict_traverse},
+    {Py_tp_dealloc, constdict_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec constdict_spec = {
+    .name = "bareosdir._bareosdir.ConstantDict",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = constdict_slots,
+};
+
 static const char *msg_type_name(int type) {
   for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
     if (strcmp(bd_consts[i].group, "bJobMessageType") == 0 &&
@@ -638,8 +734,11 @@ static int bd_exec(PyObject *m) {
   st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
   if (!st->tsd_key || !st->marker_key || !st->str_load || !st->str_parse || !st->str_handle)
     return -1;
+  st->constdict_type =
+      PyType_FromModuleAndSpec(m, &constdict_spec, (PyObject *)&PyDict_Type);
+  if (st->constdict_type == NULL) return -1;
   for (size_t g = 0; g < sizeof bd_groups / sizeof bd_groups[0]; g++) {
-    PyObject *d = PyDict_New();
+    PyObject *d = PyObject_CallNoArgs(st->constdict_type); /* new */
     if (d == NULL) return -1;
     for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
       if (strcmp(bd_consts[i].group, bd_groups[g]) != 0) continue;
@@ -683,6 +782,7 @@ static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->mock_director_type);
   Py_VISIT(st->mock_job_type);
   Py_VISIT(st->legacy_ctx_type);
+  Py_VISIT(st->constdict_type);
   return 0;
 }
 
@@ -697,6 +797,7 @@ static int bd_clear(PyObject *m) {
   Py_CLEAR(st->mock_director_type);
   Py_CLEAR(st->mock_job_type);
   Py_CLEAR(st->legacy_ctx_type);
+  Py_CLEAR(st->constdict_type);
   return 0;
 }
 
