@@ -111,6 +111,9 @@ class Baseline:
                      for name, mod in sys.modules.items()
                      if name == "bareosdir" or name.startswith("bareosdir.")}
         ext = sys.modules["bareosdir._bareosdir"]
+        # Kept here: a plugin may delete them from the module.
+        self.restore_dict = ext._restore_dict
+        self.new_epoch = ext._new_epoch
         self.constants = [(d, dict(d)) for d in
                           (ext.bRCs, ext.bJobMessageType, ext.bDirVariable,
                            ext.bwDirVariable, ext.bDirEventType)]
@@ -139,14 +142,6 @@ class Baseline:
             return True  # the framework and bundled plugins
         return not f.startswith(self.shared)
 
-    @staticmethod
-    def _restore_dict(d: dict, saved: dict) -> None:
-        for key in [k for k in d if k not in saved]:
-            del d[key]
-        for key, value in saved.items():
-            if d.get(key, _MISSING) is not value:
-                d[key] = value
-
     def reset(self) -> None:
         """Hands the interpreter on as it was when recorded: the host's
         modules (in sys.modules and their attributes), the constant dicts,
@@ -165,19 +160,24 @@ class Baseline:
 
         # Output a plugin left without a newline goes out now, not at the
         # start of the next plugin's first line.
+        restore = self.restore_dict
         hostio = self.host.get("bareosdir._hostio")
-        for name in [n for n in sys.modules
-                     if (n == "bareosdir" or n.startswith("bareosdir."))
-                     and n not in self.host]:
-            del sys.modules[name]  # imported since: imported afresh
+        # Modules loaded since: plugin code, and bareosdir's own (imported
+        # afresh when needed again, so their package attributes match).
+        baseline = self.modules
+        for name, module in list(sys.modules.items()):
+            if name not in baseline and (
+                    name.startswith("bareosdir.") or name == "bareosdir"
+                    or self._is_plugin_code(module)):
+                del sys.modules[name]
         for name, (mod, attrs) in self.host.items():
             sys.modules[name] = mod
-            self._restore_dict(mod.__dict__, attrs)
+            restore(mod.__dict__, attrs)
         if hostio is not None:
             hostio[0].flush_all()
         for d, saved in self.constants:
-            self._restore_dict(d, saved)
-        self._restore_dict(builtins.__dict__, self.builtins)
+            restore(d, saved)
+        restore(builtins.__dict__, self.builtins)
         changed_import = (sys.meta_path != self.meta_path
                           or sys.path_hooks != self.path_hooks)
         sys.meta_path[:] = self.meta_path
@@ -206,8 +206,7 @@ class Baseline:
             threading.excepthook = getattr(
                 hostio[0] if hostio else None, "thread_excepthook",
                 threading.__excepthook__)
-        ext = sys.modules["bareosdir._bareosdir"]
-        ext._new_epoch()
+        self.new_epoch()
         enabled, threshold = self.gc
         gc.set_threshold(*threshold)
         if enabled:
@@ -221,9 +220,6 @@ class Baseline:
         import _warnings
         _warnings.filters[:] = self.warnings
         _warnings._filters_mutated()
-        for name, module in list(sys.modules.items()):
-            if name not in self.modules and self._is_plugin_code(module):
-                del sys.modules[name]
         sys.path[:] = self.path
         logging = sys.modules.get("logging")
         if logging is not None:
