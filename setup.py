@@ -4,6 +4,7 @@ Warnings are errors when BAREOSDIR_WERROR=1 (CI); BAREOSDIR_SANITIZE=1 adds
 ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded).
 """
 import os
+import re
 
 from setuptools import Extension, setup
 
@@ -15,7 +16,18 @@ if os.environ.get("BAREOSDIR_SANITIZE") == "1":
     cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
     ldflags += ["-fsanitize=address,undefined"]
 
+# Version and license here rather than in pyproject.toml (see its comment).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bareosdir", "_version.py")) as f:
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
 setup(
+    version=version,
+    license="AGPL-3.0-only",
+    packages=["bareosdir", "bareosdir.plugins"],
+    package_data={
+        "bareosdir": ["py.typed", "*.pyi"],
+        "bareosdir.plugins": ["*.py", "*.template", "*.pyi"],
+    },
     ext_modules=[
         Extension(
             "bareosdir._bareosdir",

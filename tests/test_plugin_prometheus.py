@@ -10,7 +10,7 @@ import time
 import pytest
 
 from servers import (MisbehavingServer, Pushgateway, assert_job_ok,
-                     bcrypt_available, closed_port, job_with_invalid_option,
+                     closed_port, job_with_invalid_option,
                      option_line, run_job, warnings_of)
 
 
@@ -21,8 +21,6 @@ def gateway(tmp_path, **kwargs):
     reason = Pushgateway.missing_reason()
     if reason:
         pytest.skip(reason)
-    if kwargs.get("users") and not bcrypt_available():
-        pytest.skip("no bcrypt (crypt module) for the gateway's web config")
     return Pushgateway(tmp_path / "pushgateway", **kwargs)
 
 
