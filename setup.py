@@ -1,7 +1,8 @@
 """Builds the C extension bareosdir._bareosdir from csrc/.
 
 Warnings are errors when BAREOSDIR_WERROR=1 (CI); BAREOSDIR_SANITIZE=1 adds
-ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded).
+ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded);
+BAREOSDIR_TEST_LEAK=1 makes the leaking test build of tools/test-valgrind.sh.
 """
 import os
 import re
@@ -15,6 +16,9 @@ if os.environ.get("BAREOSDIR_WERROR") == "1":
 if os.environ.get("BAREOSDIR_SANITIZE") == "1":
     cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
     ldflags += ["-fsanitize=address,undefined"]
+if os.environ.get("BAREOSDIR_TEST_LEAK") == "1":
+    # A test build that leaks on purpose (tools/test-valgrind.sh).
+    cflags.append("-DBAREOSDIR_TEST_LEAK")
 
 # Version and license here rather than in pyproject.toml (see its comment).
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bareosdir", "_version.py")) as f:

@@ -8,7 +8,7 @@ listens on or connects to any other address. Use them as context managers;
 `start()` waits (bounded) until the port accepts connections and raises
 `ServerError` with the server's log if it does not. `missing_reason()` says
 why a server cannot run here (its package is not installed), for
-`pytest.skip`.
+`pytest.fail`: a test that cannot run fails.
 
 For the failure tests, `MisbehavingServer` is a local server that accepts
 and then stays silent, trickles or hangs up, and `closed_port()` a port

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.usefixtures("no_plugin_modules_left_behind")
 def gateway(tmp_path, **kwargs):
     reason = Pushgateway.missing_reason()
     if reason:
-        pytest.skip(reason)
+        # A test that cannot run fails (tools/setup.sh --test installs it).
+        pytest.fail(reason)
     return Pushgateway(tmp_path / "pushgateway", **kwargs)
 
 
