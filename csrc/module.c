@@ -90,6 +90,102 @@ static const char *const bd_groups[] = {"bRCs", "bJobMessageType",
                                         "bDirVariable", "bwDirVariable",
                                         "bDirEventType"};
 
+/*
+ * The constant dicts (bRCs, bJobMessageType, bDirVariable, bwDirVariable,
+ * bDirEventType).  Bareos 20-25 key them with bytes, its development
+ * branch and we with str: a plugin written against either looks names up
+ * as it always did.  A dict subclass whose keys stay str (no duplicates,
+ * len and iteration unchanged) and whose d[k], d.get(k) and k in d also
+ * answer for the ASCII bytes of a name.  One type per module object (no
+ * static type objects: each interpreter has its own).
+ */
+static PyObject *constdict_str_key(PyObject *key) { /* new reference */
+  if (!PyBytes_Check(key)) return NULL;
+  PyObject *s = PyUnicode_DecodeASCII(PyBytes_AS_STRING(key),
+                                      PyBytes_GET_SIZE(key), "strict");
+  if (s == NULL) PyErr_Clear(); /* not a name of ours */
+  return s;
+}
+
+static PyObject *constdict_missing(PyObject *self, PyObject *key) {
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s != NULL) {
+    PyObject *v = PyDict_GetItemWithError(self, s); /* borrowed */
+    Py_DECREF(s);
+    if (v != NULL) return Py_NewRef(v);
+    if (PyErr_Occurred()) return NULL;
+  }
+  PyErr_SetObject(PyExc_KeyError, key);
+  return NULL;
+}
+
+static PyObject *constdict_get(PyObject *self, PyObject *const *args,
+                               Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd",
+                 nargs);
+    return NULL;
+  }
+  PyObject *v = PyDict_GetItemWithError(self, args[0]); /* borrowed */
+  if (v == NULL && !PyErr_Occurred()) {
+    PyObject *s = constdict_str_key(args[0]); /* new */
+    if (s != NULL) {
+      v = PyDict_GetItemWithError(self, s);
+      Py_DECREF(s);
+    }
+  }
+  if (v != NULL) return Py_NewRef(v);
+  if (PyErr_Occurred()) return NULL;
+  return Py_NewRef(nargs == 2 ? args[1] : Py_None);
+}
+
+static int constdict_contains(PyObject *self, PyObject *key) {
+  int r = PyDict_Contains(self, key);
+  if (r != 0) return r;
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s == NULL) return 0;
+  r = PyDict_Contains(self, s);
+  Py_DECREF(s);
+  return r;
+}
+
+/* A heap type's instances hold a reference to it: visit and drop it, the
+ * rest is dict's. */
+static int constdict_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  return PyDict_Type.tp_traverse(self, visit, arg);
+}
+
+static void constdict_dealloc(PyObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyDict_Type.tp_dealloc(self);
+  Py_DECREF(tp);
+}
+
+static PyMethodDef constdict_methods[] = {
+    {"__missing__", constdict_missing, METH_O, NULL},
+    {"get", (PyCFunction)(void (*)(void))constdict_get, METH_FASTCALL,
+     "get(name, default=None): the value of name (str or bytes)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot constdict_slots[] = {
+    {Py_tp_doc, "Constants by name; names may be given as str or bytes."},
+    {Py_tp_methods, constdict_methods},
+    {Py_sq_contains, constdict_contains},
+    {Py_tp_traverse, constdict_traverse},
+    {Py_tp_dealloc, constdict_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec constdict_spec = {
+    .name = "bareosdir._bareosdir.ConstantDict",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = constdict_slots,
+};
+
 static const char *msg_type_name(int type) {
   for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
     if (strcmp(bd_consts[i].group, "bJobMessageType") == 0 &&
@@ -154,11 +250,127 @@ none:
   return NULL;
 }
 
+/* The instance a marker capsule names, if it is still running. */
+static bd_instance *marker_instance(PyObject *cap) {
+  if (cap == NULL || !PyCapsule_CheckExact(cap)) return NULL;
+  bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
+  if (inst == NULL) {
+    PyErr_Clear();
+    return NULL;
+  }
+  return atomic_load(&inst->closing) ? NULL : inst;
+}
+
+/*
+ * interpreter=main, for output the host routes (print, sys.stderr,
+ * logging, warnings): the caller of the host's own code is further up the
+ * stack, so the nearest frame whose module globals carry a marker names
+ * the instance (also on threads the plugin started), else the dispatch in
+ * progress on this thread.  Returns the marker (borrowed) or NULL.
+ */
+static PyObject *current_marker(bd_modstate *st) {
+  PyObject *found = NULL;
+  PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+  Py_XINCREF(f);
+  while (f != NULL) {
+    PyObject *g = PyFrame_GetGlobals(f); /* new */
+    PyObject *cap = g ? PyDict_GetItemWithError(g, st->marker_key) : NULL;
+    Py_XDECREF(g); /* the module keeps the marker alive while its code runs */
+    if (cap != NULL) {
+      found = cap == Py_None ? NULL : cap; /* None: an ended instance */
+      Py_DECREF(f);
+      f = NULL;
+      if (found == NULL) return NULL;
+      break;
+    }
+    PyErr_Clear();
+    PyFrameObject *back = PyFrame_GetBack(f); /* new */
+    Py_DECREF(f);
+    f = back;
+  }
+  if (found == NULL) {
+    PyObject *d = PyThreadState_GetDict(); /* borrowed */
+    found = d ? PyDict_GetItemWithError(d, st->tsd_key) : NULL;
+    PyErr_Clear();
+  }
+  return marker_instance(found) ? found : NULL;
+}
+
+/* _current(): a token for the instance that output written now belongs
+ * to: its marker in main mode, None otherwise (an isolated interpreter's
+ * output always belongs to the instance it serves, if any). */
+static PyObject *mod__current(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_modstate *st = bd_mod_state(m);
+  if (st->owner != NULL) Py_RETURN_NONE;
+  PyObject *marker = current_marker(st); /* borrowed */
+  return Py_NewRef(marker ? marker : Py_None);
+}
+
+/* _output_pending(): a host stream holds text without a newline; the
+ * engine flushes it when the dispatch or the job ends. */
+static PyObject *mod__output_pending(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_mod_state(m)->output_pending = 1;
+  Py_RETURN_NONE;
+}
+
+void bd_mod_flush_output(bd_instance *inst) {
+  if (inst->interp == NULL || inst->interp->api_module == NULL) return;
+  bd_modstate *st = bd_mod_state(inst->interp->api_module);
+  if (!st->output_pending) return;
+  st->output_pending = 0;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
+  PyObject *r = hostio ? PyObject_CallMethod(
+                             hostio, "flush_instance", "O",
+                             inst->capsule ? inst->capsule : Py_None)
+                       : NULL; /* new */
+  /* Other instances of the main interpreter may still hold text. */
+  if (r == NULL || PyObject_IsTrue(r) != 0) st->output_pending = 1;
+  Py_XDECREF(r);
+  Py_XDECREF(hostio);
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+}
+
+/*
+ * Trace and profile functions belong to a thread state, and ours are
+ * cached per (OS thread, interpreter): one a plugin set would trace the
+ * next plugin that gets the interpreter on that thread.  The reset for
+ * reuse starts a new epoch (_new_epoch); the first time a thread enters
+ * in a new epoch, its trace and profile functions are cleared.
+ */
+static PyObject *mod__new_epoch(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_modstate *st = bd_mod_state(m);
+  PyObject *epoch = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+  if (epoch == NULL) return NULL;
+  Py_XSETREF(st->epoch, epoch);
+  Py_RETURN_NONE;
+}
+
+void bd_mod_thread_entered(PyObject *api_module) {
+  bd_modstate *st = bd_mod_state(api_module);
+  if (st->epoch == NULL) return; /* never reset: nothing to clear */
+  PyObject *d = PyThreadState_GetDict(); /* borrowed */
+  if (d == NULL) return;
+  PyObject *seen = PyDict_GetItemWithError(d, st->epoch_key); /* borrowed */
+  if (seen == st->epoch) return;
+  PyErr_Clear();
+  PyEval_SetTrace(NULL, NULL);
+  PyEval_SetProfile(NULL, NULL);
+  if (PyDict_SetItem(d, st->epoch_key, st->epoch) < 0) PyErr_Clear();
+}
+
 /* ---- messages: our rules on types, newlines and formats ---- */
 
 /* Copies text, escaping NUL bytes as "\0" and ending with exactly one
- * newline.  Returns a malloc'd string or NULL. */
+ * newline: the text's own trailing newlines, however many, become one.
+ * Returns a malloc'd string or NULL. */
 static char *message_text(const char *prefix, const char *text, size_t len) {
+  while (len > 0 && text[len - 1] == '\n') len--;
   size_t plen = prefix ? strlen(prefix) : 0;
   size_t nul = 0;
   for (size_t i = 0; i < len; i++)
@@ -178,7 +390,7 @@ static char *message_text(const char *prefix, const char *text, size_t len) {
       out[o++] = text[i];
     }
   }
-  if (o == 0 || out[o - 1] != '\n') out[o++] = '\n';
+  out[o++] = '\n';
   out[o] = '\0';
   return out;
 }
@@ -192,8 +404,8 @@ void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,
    * never reach it: they become M_FATAL, naming what was asked for. */
   if (type < 1 || type > M_VOLMGMT || type == M_ABORT ||
       type == M_ERROR_TERM) {
-    snprintf(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
-             msg_type_name(type), type);
+    bd_fmt(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
+           msg_type_name(type), type);
     pre = prefix;
     type = M_FATAL;
   }
@@ -337,10 +549,10 @@ static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
   int kind = (var >= 1 && var <= BD_DIR_VAR_MAX) ? var_kind[var] : 0;
   if (kind == 0) {
     char text[96];
-    int n = snprintf(text, sizeof text,
-                     "GetValue: unknown variable %ld, answering None", var);
+    size_t n = bd_fmt(text, sizeof text,
+                      "GetValue: unknown variable %ld, answering None", var);
     bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, text,
-                         (size_t)n);
+                         n);
     Py_RETURN_NONE;
   }
   if (kind == 'x') Py_RETURN_NONE;
@@ -553,16 +765,26 @@ static PyObject *mod_GetInstanceCount(PyObject *m, PyObject *const *args,
 
 /* Host-side helpers used by bareosdir._hostio and the shim. */
 
-/* _message(kind, level_or_type, text): like JobMessage/DebugMessage but
- * falls back to the Director's log (NULL context) when no instance is
- * current, and does nothing at all when no Director is bound. */
+/* _message(is_job, level_or_type, text, token=None): like JobMessage or
+ * DebugMessage for output the host routes.  The instance is the one
+ * `token` (from _current) names, else the interpreter's owner, else the
+ * one the calling code belongs to (current_marker); with none, the
+ * Director's log (NULL context); with no Director bound, nothing (answers
+ * False). */
 static PyObject *mod__message(PyObject *m, PyObject *args) {
   int is_job, kind;
   const char *text;
   Py_ssize_t len;
-  if (!PyArg_ParseTuple(args, "pis#", &is_job, &kind, &text, &len))
+  PyObject *token = Py_None;
+  if (!PyArg_ParseTuple(args, "pis#|O", &is_job, &kind, &text, &len, &token))
     return NULL;
-  bd_instance *inst = bd_mod_current(m, 0);
+  bd_modstate *st = bd_mod_state(m);
+  bd_instance *inst = NULL;
+  if (token != Py_None) inst = marker_instance(token);
+  if (inst == NULL && st->owner != NULL && !atomic_load(&st->owner->closing))
+    inst = st->owner;
+  if (inst == NULL && token == Py_None)
+    inst = marker_instance(current_marker(st));
   const CoreFunctions *core = inst ? inst->core : NULL;
   PluginContext *ctx = inst ? inst->ctx : NULL;
   if (core == NULL) core = bd_eng_core();
@@ -576,6 +798,47 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
   Py_END_ALLOW_THREADS
   if (inst) atomic_fetch_sub(&inst->api_calls, 1);
   Py_RETURN_TRUE;
+}
+
+/*
+ * _restore_dict(d, saved) -> bool: makes d hold exactly saved's items (the
+ * same objects), for the reset of a reused interpreter; answers whether
+ * anything had to change.  In C because it runs on about 500 entries per
+ * job and almost always finds nothing to do.
+ */
+static PyObject *mod__restore_dict(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *d, *saved, *extra = NULL, *k, *v;
+  Py_ssize_t pos = 0;
+  if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &d, &PyDict_Type, &saved))
+    return NULL;
+  int same = PyDict_GET_SIZE(d) == PyDict_GET_SIZE(saved);
+  while (same && PyDict_Next(saved, &pos, &k, &v)) {
+    PyObject *cur = PyDict_GetItemWithError(d, k); /* borrowed */
+    if (cur != v) same = 0;
+  }
+  if (PyErr_Occurred()) return NULL;
+  if (same) Py_RETURN_FALSE;
+  extra = PyList_New(0); /* new */
+  if (extra == NULL) return NULL;
+  pos = 0;
+  while (PyDict_Next(d, &pos, &k, &v)) {
+    int has = PyDict_Contains(saved, k);
+    if (has < 0 || (!has && PyList_Append(extra, k) < 0)) goto error;
+  }
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extra); i++)
+    if (PyDict_DelItem(d, PyList_GET_ITEM(extra, i)) < 0) goto error;
+  pos = 0;
+  while (PyDict_Next(saved, &pos, &k, &v)) {
+    PyObject *cur = PyDict_GetItemWithError(d, k); /* borrowed */
+    if (cur == v) continue;
+    if (PyErr_Occurred() || PyDict_SetItem(d, k, v) < 0) goto error;
+  }
+  Py_DECREF(extra);
+  Py_RETURN_TRUE;
+error:
+  Py_DECREF(extra);
+  return NULL;
 }
 
 /* _is_secret_key(key): the host's rule (options.c), for the base class. */
@@ -619,6 +882,10 @@ static PyMethodDef bd_methods[] = {
     {"GetInstanceCount", (PyCFunction)(void (*)(void))mod_GetInstanceCount,
      METH_FASTCALL, "GetInstanceCount() -> int | None"},
     {"_message", mod__message, METH_VARARGS, NULL},
+    {"_current", mod__current, METH_NOARGS, NULL},
+    {"_output_pending", mod__output_pending, METH_NOARGS, NULL},
+    {"_new_epoch", mod__new_epoch, METH_NOARGS, NULL},
+    {"_restore_dict", mod__restore_dict, METH_VARARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
     {"_is_secret_key", mod__is_secret_key, METH_O,
      "_is_secret_key(key) -> bool: whether option values of this key are "
@@ -634,10 +901,15 @@ static int bd_exec(PyObject *m) {
   st->str_load = PyUnicode_InternFromString("load_bareos_plugin");
   st->str_parse = PyUnicode_InternFromString("parse_plugin_definition");
   st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
+  st->epoch_key = PyUnicode_InternFromString("bareosdir.epoch");
+  if (st->epoch_key == NULL) return -1;
   if (!st->tsd_key || !st->marker_key || !st->str_load || !st->str_parse || !st->str_handle)
     return -1;
+  st->constdict_type =
+      PyType_FromModuleAndSpec(m, &constdict_spec, (PyObject *)&PyDict_Type);
+  if (st->constdict_type == NULL) return -1;
   for (size_t g = 0; g < sizeof bd_groups / sizeof bd_groups[0]; g++) {
-    PyObject *d = PyDict_New();
+    PyObject *d = PyObject_CallNoArgs(st->constdict_type); /* new */
     if (d == NULL) return -1;
     for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
       if (strcmp(bd_consts[i].group, bd_groups[g]) != 0) continue;
@@ -681,6 +953,8 @@ static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->mock_director_type);
   Py_VISIT(st->mock_job_type);
   Py_VISIT(st->legacy_ctx_type);
+  Py_VISIT(st->constdict_type);
+  Py_VISIT(st->epoch);
   return 0;
 }
 
@@ -695,6 +969,9 @@ static int bd_clear(PyObject *m) {
   Py_CLEAR(st->mock_director_type);
   Py_CLEAR(st->mock_job_type);
   Py_CLEAR(st->legacy_ctx_type);
+  Py_CLEAR(st->constdict_type);
+  Py_CLEAR(st->epoch_key);
+  Py_CLEAR(st->epoch);
   return 0;
 }
 

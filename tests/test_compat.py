@@ -164,3 +164,138 @@ def test_secret_values_never_in_debug_output(director):
     assert debug.count("credentials=****") == 2
     for i, key in enumerate(PLAIN_KEYS):
         assert f"{key}=visible{i}" in debug
+
+
+# ---- constant dicts: str keys, bytes lookups (Bareos 20-25) ----
+
+GROUPS = ["bRCs", "bJobMessageType", "bDirVariable", "bwDirVariable",
+          "bDirEventType"]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_constant_dicts_answer_str_and_bytes(group):
+    d = getattr(bareosdir, group)
+    assert isinstance(d, dict)
+    keys = list(d)
+    assert keys and all(type(k) is str for k in keys)
+    assert len(d) == len(set(keys)) == len(keys)
+    for k in keys:
+        b = k.encode()
+        assert d[k] == d[b] == d.get(k) == d.get(b) == getattr(bareosdir, k)
+        assert k in d and b in d
+        assert b not in d.keys()  # the keys themselves stay str
+    for missing in ("nope", b"nope", b"\xff\xfe", 7, None):
+        assert missing not in d
+        assert d.get(missing) is None and d.get(missing, -1) == -1
+        with pytest.raises(KeyError):
+            d[missing]
+    assert len(d) == len(keys)  # lookups added nothing
+
+
+def test_constant_dict_type_is_per_module_object():
+    import importlib.util
+    import sys
+    spec = importlib.util.find_spec("bareosdir._bareosdir")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert type(m.bRCs) is not type(bareosdir.bRCs)
+    assert type(m.bRCs) is type(m.bDirVariable)
+    with pytest.raises(TypeError):
+        type(m.bRCs).get = None  # immutable type
+    tp = type(m.bRCs)
+
+    def use():
+        for _ in range(1000):
+            m.bRCs[b"bRC_OK"], m.bRCs.get(b"x"), b"bRC_OK" in m.bRCs
+            dict(m.bRCs)
+            with pytest.raises(KeyError):
+                m.bRCs[b"x"]
+
+    use()
+    before = sys.getrefcount(tp)
+    use()
+    assert sys.getrefcount(tp) == before
+
+
+BYTES_KEYS_PLUGIN = """
+import bareosdir
+
+def load_bareos_plugin(plugindef):
+    bareosdir.RegisterEvents([bareosdir.bDirEventType[b"bDirEventJobEnd"]])
+    return bareosdir.bRCs[b"bRC_OK"]
+
+def parse_plugin_definition(plugindef):
+    return bareosdir.bRCs.get(b"bRC_OK")
+
+def handle_plugin_event(event):
+    job = bareosdir.GetValue(bareosdir.bDirVariable[b"bDirVarJob"])
+    ok = (b"bRC_OK" in bareosdir.bRCs and "bRC_OK" in bareosdir.bRCs
+          and isinstance(bareosdir.bRCs, dict)
+          and all(type(k) is str for k in bareosdir.bJobMessageType))
+    bareosdir.JobMessage(bareosdir.bJobMessageType[b"M_INFO"],
+                         "%s %s %d" % (job, ok, len(bareosdir.bwDirVariable)))
+    return bareosdir.bRCs["bRC_OK"]
+"""
+
+
+def test_plugin_with_bytes_keys(plugins, director):
+    name = plugins.write("bytes_keys", BYTES_KEYS_PLUGIN)
+    job = director.job("BackupClient1")
+    job.run([plugins.options(name)])
+    assert job.rcs["JobEnd"] == bareosdir.bRC_OK
+    assert [(m.type, m.text) for m in job.messages] == [
+        (bareosdir.M_INFO, "BackupClient1 True 4\n")]
+
+
+def test_constant_dict_type_ends_with_its_module():
+    import gc
+    import importlib.util
+    import weakref
+    spec = importlib.util.find_spec("bareosdir._bareosdir")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    m.bRCs[b"bRC_OK"]
+    ref = weakref.ref(type(m.bRCs))
+    del m
+    gc.collect()
+    assert ref() is None
+
+
+# ---- bareosdir.testing: job.events() ----
+
+def test_events_default_to_the_plugin_that_ran(plugins, director):
+    from conftest import event_plugin
+    name = plugins.write("ends", event_plugin("pass", events=(2, 4)))
+    job = director.job("BackupClient1")
+    job.run([plugins.options(name, prefix="python3")])
+    assert job.events() == {2, 4}
+    assert job.events(plugin="python3") == job.events(instance=0) == {2, 4}
+    # the unused python context received nothing, not the host's 11
+    assert job.events(plugin="python", instance=0) == set()
+    # the ABI record keeps the host's options event and the order
+    assert [c.event for c in job.calls if c.plugin == "python3"] == [
+        0, bareosdir.bDirEventNewPluginOptions, 4, 2, -1]
+    assert job.registered(plugin="python3") == {2, 4, 11}
+    with pytest.raises(KeyError):
+        job.events(plugin="python")  # it ran no plugin
+    with pytest.raises(KeyError):
+        job.events(plugin="python3", instance=5)
+
+
+def test_events_refuse_ambiguity(plugins, director):
+    from conftest import event_plugin
+    a = plugins.write("a", event_plugin("pass", events=(1,)))
+    b = plugins.write("b", event_plugin("pass", events=(2,)))
+    job = director.job("BackupClient1")
+    job.run([plugins.options(a, "instance=0"), plugins.options(b, "instance=1")])
+    with pytest.raises(ValueError, match="python:instance=0, python:instance=1"):
+        job.events()
+    assert job.events(instance=0) == {1}
+    assert job.events(instance=1) == {2}
+
+
+def test_events_without_any_plugin(director):
+    job = director.job("BackupClient1")
+    job.run([])
+    with pytest.raises(KeyError, match="no plugin ran"):
+        job.events()

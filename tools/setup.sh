@@ -10,11 +10,11 @@ PY=/usr/bin/python3
 # Package names valid on every supported Debian release (12 and 13); the one
 # that carries a version (clang's runtime libraries) is picked below from the
 # clang this machine has, never pinned.
-pkgs=(gcc make cmake python3 python3-dev python3-venv python3-pip
-      python3-setuptools python3-pytest python3-prometheus-client)
+pkgs=(gcc make cmake pkgconf libpq-dev python3 python3-dev python3-venv
+      python3-pip python3-setuptools python3-pytest python3-prometheus-client)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(nsca prometheus-pushgateway graphite-carbon python3-whisper
-         clang valgrind python3-lxml python3-bcrypt openssl)
+         clang valgrind python3-lxml python3-bcrypt openssl postgresql)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -45,7 +45,7 @@ if [[ "${1:-}" == "--test" ]]; then
   install_missing "libclang-rt-$clang_major-dev"
 fi
 # The Debian packages start their daemons; the tests start private ones.
-for svc in nsca prometheus-pushgateway carbon-cache; do
+for svc in nsca prometheus-pushgateway carbon-cache postgresql; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
