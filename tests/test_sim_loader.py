@@ -3,8 +3,8 @@ with cc: how it finds and loads plugin files (as bareos-dir's LoadPlugins
 does), refuses incompatible ones, runs the job lifecycle on the Director's
 three threads, prints messages and decides its exit status.
 
-The build directory comes from BAREOSDIR_BUILD (default /work/main/build);
-build it first (cmake --build BUILD --target bareosdir-sim)."""
+The build directory comes from BAREOSDIR_BUILD, else the checkout's build/
+(beside tests/); build it first (cmake --build BUILD --target bareosdir-sim)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("BAREOSDIR_BUILD", "/work/main/build"))
+BUILD = Path(os.environ.get("BAREOSDIR_BUILD") or ROOT / "build")
 SIM = BUILD / "bareosdir-sim"
 
 # A director plugin that logs every call (with the OS thread id) to the file
