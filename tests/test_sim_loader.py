@@ -689,6 +689,9 @@ def test_illegal_instance_fails_the_job(setup):
     assert r.rc == 1
     (err,) = r.lines(r"^sim-dir JobId 1: Error: ")
     assert "instance=128" in err and "JobId 1: Error: JobId" not in err
+    # bareos-dir's own words for it.
+    assert err.startswith("sim-dir JobId 1: Error: Illegal DIR plugin options "
+                          "encountered, \"good:instance=128\" skipping: "), err
     assert r.lines(r"^bareosdir-sim: JobId 1 .*FAILED")
 
 
