@@ -304,8 +304,15 @@ static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
     res = PyObject_CallOneArg(fn, arg);
   }
   Py_DECREF(fn);
-  if (res == NULL)
-    return bd_err_report(inst, describe(buf, sizeof buf, what, event));
+  if (res == NULL) {
+    /* A refused import (BAREOSDIR_STRICT_PATHS=1) fails the call whatever
+     * on_error says; on_error stays as it was for later calls. */
+    int on_error = inst->on_error;
+    if (refusal_pending()) inst->on_error = BD_ON_ERROR_FATAL;
+    bRC rc = bd_err_report(inst, describe(buf, sizeof buf, what, event));
+    inst->on_error = on_error;
+    return rc;
+  }
   bRC rc = bd_err_result_fast(res);
   if (rc == (bRC)-1)
     rc = bd_err_result(inst, describe(buf, sizeof buf, what, event), res);

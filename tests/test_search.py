@@ -349,3 +349,21 @@ def test_findings_under_bareosdir_testing(tmp_path):
                 assert not [m for m in job.messages if m.text == "ran"]
         finally:
             del os.environ["BAREOSDIR_STRICT_PATHS"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_strict_refusal_of_a_module_imported_later(site, tmp_path, mode):
+    # The plugin is safe; a module it imports during an event lies in an
+    # open BAREOSDIR_PATH entry: that call fails, on_error=warning or not.
+    trace = tmp_path / "trace"
+    extra = tmp_path / "open-extra"
+    extra.mkdir()
+    extra.chmod(0o777)
+    (extra / "lazy.py").write_text(code_that_leaves_a_trace(trace))
+    name = site.write_plugin("importslater", event_plugin("import lazy"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}"
+                   f":interpreter={mode}:on_error=warning"],
+            env={"BAREOSDIR_STRICT_PATHS": "1", "BAREOSDIR_PATH": str(extra)})
+    assert r.returncode != 0, r.all_output
+    assert len(fatals(r)) == 1 and str(extra) in r.stdout, r.all_output
+    assert not trace.exists()
