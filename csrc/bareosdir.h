@@ -60,6 +60,7 @@ typedef struct bd_modstate {
   PyObject *format_exception; /* traceback.format_exception, lazily */
   PyObject *mock_director_type, *mock_job_type;
   PyObject *legacy_ctx_type;
+  PyObject *constdict_type;   /* the type of bRCs, bDirVariable, ... */
 } bd_modstate;
 
 bd_modstate *bd_mod_state(PyObject *module);

@@ -309,14 +309,22 @@ nomem:
   return -1;
 }
 
+/* The one definition of a secret key, for the host's debug lines and (through
+ * bareosdir._bareosdir) the bundled base class: a key containing any of
+ * these, in any case. */
+static const char *const secret_words[] = {
+    "password", "passwd", "pass", "pwd", "secret",
+    "token", "key", "credential", "auth", NULL};
+
+const char *const *bd_options_secret_words(void) { return secret_words; }
+
 int bd_options_key_is_secret(const char *key, size_t len) {
-  static const char *const words[] = {"password", "secret", "token", "key"};
   size_t w, i;
   if (key == NULL) return 0;
-  for (w = 0; w < sizeof words / sizeof words[0]; w++) {
-    size_t wl = strlen(words[w]);
+  for (w = 0; secret_words[w] != NULL; w++) {
+    size_t wl = strlen(secret_words[w]);
     for (i = 0; i + wl <= len; i++) {
-      if (key_equals(key + i, wl, words[w])) return 1;
+      if (key_equals(key + i, wl, secret_words[w])) return 1;
     }
   }
   return 0;

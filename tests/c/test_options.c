@@ -289,6 +289,18 @@ static void test_mask(void) {
   /* len bounds the key: "keyboard" cut to "ke" is not secret */
   CHECK(!bd_options_key_is_secret("keyboard", 2));
   CHECK(!bd_options_key_is_secret(NULL, 0));
+  /* the whole rule: password passwd pass pwd secret token key credential
+   * auth, anywhere in the key, any case */
+  CHECK(bd_options_key_is_secret("passwd", 6));
+  CHECK(bd_options_key_is_secret("pass", 4));
+  CHECK(bd_options_key_is_secret("db_PWD", 6));
+  CHECK(bd_options_key_is_secret("credentials", 11));
+  CHECK(bd_options_key_is_secret("AuthHeader", 10));
+  CHECK(!bd_options_key_is_secret("user", 4));
+  CHECK(!bd_options_key_is_secret("pas", 3));
+  CHECK_MASK("python:passwd=a:pass=b:pwd=c:credentials=d:auth=e:user=f",
+             "python:passwd=****:pass=****:pwd=****:credentials=****:"
+             "auth=****:user=f");
 }
 
 int main(void) {
