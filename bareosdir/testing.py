@@ -101,14 +101,20 @@ class Director:
 
     ``plugins`` are the short names of the loaded plugin files; by default
     both ``python`` and ``python3``, as a Director that found both files.
+    ``job_message_delay`` (seconds) makes each JobMessage with a job take
+    that long inside the Director, as one busy mailing or writing its
+    catalog (for tests of plugin threads outliving their job).
     Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, name: str = "bareos-dir", plugin_dir: str = PLUGINS_DIR,
-                 plugins: Sequence[str] = ("python", "python3")) -> None:
+                 plugins: Sequence[str] = ("python", "python3"),
+                 job_message_delay: float = 0.0) -> None:
         self.name = name
         self.plugin_dir = plugin_dir
         self._d = _bareosdir.MockDirector(name, plugin_dir, tuple(plugins))
+        if job_message_delay:
+            self._d.set_job_message_delay(job_message_delay)
         self._jobs: list[Job] = []
         self._next_jobid = 1
         self._lock = threading.Lock()

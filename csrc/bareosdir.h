@@ -22,6 +22,7 @@
 #include "director_abi.h"
 #include "options.h"
 #include "binding.h"
+#include "textfmt.h"
 
 #define BD_VERSION "0.1.0" /* keep in step with bareosdir/_version.py */
 

@@ -275,13 +275,19 @@ done:
 
 /* A short description of the pending exception, for err; clears it. */
 static void exc_text(char *err, size_t errlen, const char *what) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *value = PyErr_GetRaisedException(); /* new */
+  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
+  PyObject *tb = NULL;
+#else
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+#endif
   PyObject *s = value ? PyObject_Str(value) : NULL;
   const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-  snprintf(err, errlen, "%s: %s: %s", what,
-           type ? ((PyTypeObject *)type)->tp_name : "error",
-           msg ? msg : "(no details)");
+  bd_fmt(err, errlen, "%s: %s: %s", what,
+         type ? ((PyTypeObject *)type)->tp_name : "error",
+         msg ? msg : "(no details)");
   PyErr_Clear();
   Py_XDECREF(s);
   Py_XDECREF(type);
@@ -309,7 +315,7 @@ bd_interp *bd_ip_acquire(char *err, size_t errlen) {
 static bd_interp *create_interp(char *err, size_t errlen) {
   PyThreadState *main_ts = bd_ip_enter(&g_rt.main);
   if (main_ts == NULL) {
-    snprintf(err, errlen, "cannot create a thread state");
+    bd_fmt(err, errlen, "cannot create a thread state");
     return NULL;
   }
   bd_interp *ip = calloc(1, sizeof *ip);
@@ -318,7 +324,7 @@ static bd_interp *create_interp(char *err, size_t errlen) {
   g_rt.created++;
   pthread_mutex_unlock(&g_rt.lock);
   if (sub == NULL) {
-    snprintf(err, errlen, "cannot create a sub-interpreter");
+    bd_fmt(err, errlen, "cannot create a sub-interpreter");
     free(ip);
     PyThreadState_Swap(main_ts);
     bd_ip_leave(main_ts);
@@ -332,7 +338,7 @@ static bd_interp *create_interp(char *err, size_t errlen) {
     if (PyErr_Occurred())
       exc_text(err, errlen, "setting up the sub-interpreter failed");
     else
-      snprintf(err, errlen, "setting up the sub-interpreter failed");
+      bd_fmt(err, errlen, "setting up the sub-interpreter failed");
     Py_CLEAR(ip->api_module);
     Py_CLEAR(ip->baseline);
     pthread_mutex_lock(&g_rt.lock);

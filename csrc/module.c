@@ -253,8 +253,10 @@ none:
 /* ---- messages: our rules on types, newlines and formats ---- */
 
 /* Copies text, escaping NUL bytes as "\0" and ending with exactly one
- * newline.  Returns a malloc'd string or NULL. */
+ * newline: the text's own trailing newlines, however many, become one.
+ * Returns a malloc'd string or NULL. */
 static char *message_text(const char *prefix, const char *text, size_t len) {
+  while (len > 0 && text[len - 1] == '\n') len--;
   size_t plen = prefix ? strlen(prefix) : 0;
   size_t nul = 0;
   for (size_t i = 0; i < len; i++)
@@ -274,7 +276,7 @@ static char *message_text(const char *prefix, const char *text, size_t len) {
       out[o++] = text[i];
     }
   }
-  if (o == 0 || out[o - 1] != '\n') out[o++] = '\n';
+  out[o++] = '\n';
   out[o] = '\0';
   return out;
 }
@@ -288,8 +290,8 @@ void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,
    * never reach it: they become M_FATAL, naming what was asked for. */
   if (type < 1 || type > M_VOLMGMT || type == M_ABORT ||
       type == M_ERROR_TERM) {
-    snprintf(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
-             msg_type_name(type), type);
+    bd_fmt(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
+           msg_type_name(type), type);
     pre = prefix;
     type = M_FATAL;
   }
@@ -433,10 +435,10 @@ static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
   int kind = (var >= 1 && var <= BD_DIR_VAR_MAX) ? var_kind[var] : 0;
   if (kind == 0) {
     char text[96];
-    int n = snprintf(text, sizeof text,
-                     "GetValue: unknown variable %ld, answering None", var);
+    size_t n = bd_fmt(text, sizeof text,
+                      "GetValue: unknown variable %ld, answering None", var);
     bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, text,
-                         (size_t)n);
+                         n);
     Py_RETURN_NONE;
   }
   if (kind == 'x') Py_RETURN_NONE;

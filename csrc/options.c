@@ -12,6 +12,7 @@
 #endif
 
 #include "options.h"
+#include "textfmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,7 +85,7 @@ set_error(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || errlen == 0) return;
   va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
+  bd_vfmt(err, errlen, fmt, ap);
   va_end(ap);
 }
 

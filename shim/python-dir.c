@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "binding.h"
+#include "textfmt.h"
 
 #ifndef BAREOSDIR_PYTHON_EXE
 #define BAREOSDIR_PYTHON_EXE "/usr/bin/python3"
@@ -62,8 +63,11 @@ static void find_paths(void) {
   g_shim.shim_dir[0] = '\0';
   if (dladdr((void *)loadPlugin, &info) && info.dli_fname != NULL) {
     char tmp[sizeof g_shim.shim_dir];
-    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
-    snprintf(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s", dirname(tmp));
+    /* A path too long for the buffer is no path at all. */
+    if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) != 0 ||
+        bd_fmt_whole(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s",
+                     dirname(tmp)) != 0)
+      g_shim.shim_dir[0] = '\0';
   }
   free(g_shim.extra_path);
   size_t cap = 1024, len = 0;
@@ -73,8 +77,10 @@ static void find_paths(void) {
     return;
   }
   char file[4200];
-  snprintf(file, sizeof file, "%s/%s", g_shim.shim_dir, PATH_FILE);
-  FILE *f = fopen(file, "r");
+  FILE *f = bd_fmt_whole(file, sizeof file, "%s/%s", g_shim.shim_dir,
+                         PATH_FILE) == 0 && g_shim.shim_dir[0] != '\0'
+                ? fopen(file, "r")
+                : NULL;
   char line[4096];
   while (f != NULL && fgets(line, sizeof line, f) != NULL) {
     char *s = line + strspn(line, " \t");
@@ -144,9 +150,9 @@ static int start_python(char *err, size_t errlen) {
   if (PyStatus_Exception(status)) goto fail;
   return 0;
 fail:
-  snprintf(err, errlen, "python-dir: cannot start Python %s (%s): %s",
-           BAREOSDIR_PYTHON_EXE, PY_VERSION,
-           status.err_msg ? status.err_msg : "unknown error");
+  bd_fmt(err, errlen, "python-dir: cannot start Python %s (%s): %s",
+         BAREOSDIR_PYTHON_EXE, PY_VERSION,
+         status.err_msg ? status.err_msg : "unknown error");
   return -1;
 }
 
@@ -158,7 +164,7 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   PyObject *dir = NULL, *mod = NULL, *cap = NULL, *res = NULL, *hostio = NULL;
   if (sys_path == NULL) {
-    snprintf(err, errlen, "python-dir: sys.path is missing");
+    bd_fmt(err, errlen, "python-dir: sys.path is missing");
     return NULL;
   }
   if (g_shim.started_python) {
@@ -182,11 +188,11 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   result = PyCapsule_GetPointer(res, BD_PLUGIN_CAPSULE);
   if (result == NULL) goto fail;
   if (result->size != sizeof *result) {
-    snprintf(err, errlen,
-             "python-dir: the bareosdir extension found does not match this "
-             "python-dir.so (binding size %u, expected %zu): install both "
-             "from the same build",
-             result->size, sizeof *result);
+    bd_fmt(err, errlen,
+           "python-dir: the bareosdir extension found does not match this "
+           "python-dir.so (binding size %u, expected %zu): install both "
+           "from the same build",
+           result->size, sizeof *result);
     result = NULL;
     goto done;
   }
@@ -200,21 +206,27 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyErr_Clear();
   goto done;
 fail: {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *value = PyErr_GetRaisedException(); /* new */
+  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
+  PyObject *tb = NULL;
+#else
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+#endif
   PyObject *s = value ? PyObject_Str(value) : NULL;
   PyObject *p = PyObject_Repr(sys_path);
   const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
   const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
-  snprintf(err, errlen,
-           "python-dir: cannot load the bareosdir package with Python %s "
-           "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
-           "python-dir.so (cmake --install), or list the directory that "
-           "holds it in %s/%s or in BAREOSDIR_PATH",
-           BAREOSDIR_PYTHON_EXE, PY_VERSION,
-           type ? ((PyTypeObject *)type)->tp_name : "error",
-           es ? es : "(no details)", ps ? ps : "?", g_shim.shim_dir,
-           PATH_FILE);
+  bd_fmt(err, errlen,
+         "python-dir: cannot load the bareosdir package with Python %s "
+         "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
+         "python-dir.so (cmake --install), or list the directory that "
+         "holds it in %s/%s or in BAREOSDIR_PATH",
+         BAREOSDIR_PYTHON_EXE, PY_VERSION,
+         type ? ((PyTypeObject *)type)->tp_name : "error",
+         es ? es : "(no details)", ps ? ps : "?", g_shim.shim_dir,
+         PATH_FILE);
   Py_XDECREF(s);
   Py_XDECREF(p);
   Py_XDECREF(type);
