@@ -38,11 +38,26 @@ def _under(path: str, root: str) -> bool:
 
 
 def _dedupe(dirs) -> list[str]:
+    seen: set[str] = set()
     out: list[str] = []
     for d in dirs:
-        if d and d not in out:
+        if d and d not in seen:
+            seen.add(d)
             out.append(d)
     return out
+
+
+def _within(path: str, dirs: frozenset) -> bool:
+    """path lies in (or below) one of dirs: a walk up, not a scan of dirs
+    (an administrator may list many)."""
+    d = os.path.dirname(path)
+    while True:
+        if d in dirs:
+            return True
+        up = os.path.dirname(d)
+        if up == d:
+            return False
+        d = up
 
 
 class Search:
@@ -55,9 +70,10 @@ class Search:
         self.admin = tuple(_dedupe(os.path.abspath(d) for d in entries if d))
         self.dirs = tuple(_dedupe([*self.admin, PLUGINS_DIR]))
         # Judged: the administrator's directories, never our own package.
-        self.judged = tuple(d for d in self.admin
-                            if not _under(d, _PACKAGE_DIR))
+        self.judged = frozenset(d for d in self.admin
+                                if not _under(d, _PACKAGE_DIR))
         self.found_in: str | None = None
+        self._dirset: tuple = (None, frozenset())
         self.reported: set[str] = set()
 
     def locate(self, name: str):
@@ -75,16 +91,19 @@ class Search:
 
     def is_ours(self, path: str) -> bool:
         """Found in one of our search directories (the loaded-from line)."""
-        return any(_under(path, d) for d in self.dirs)
+        if self._dirset[0] is not self.dirs:
+            self._dirset = (self.dirs, frozenset(self.dirs))
+        return _within(path, self._dirset[1])
 
     def is_judged(self, path: str) -> bool:
-        return any(_under(path, d) for d in self.judged)
+        return _within(path, self.judged)
 
     def path_list(self, rest: list[str]) -> list[str]:
         """sys.path for isolated mode: our search, then the rest (standard
         library, site-packages) in its own order."""
         mine = list(self.dirs)
-        return mine + [p for p in rest if p not in mine]
+        seen = set(mine)
+        return mine + [p for p in rest if p not in seen]
 
 
 # Isolated mode: the search of the instance this interpreter serves now.
@@ -108,7 +127,8 @@ def prepare(name: str, module_path: str, plugin_dir: str, extra: str,
 def remember_main(s: Search) -> None:
     """Main mode: files under s's directories reached through sys.path are
     judged as well."""
-    _main.judged = tuple(_dedupe([*_main.judged, *s.judged]))
+    if not s.judged <= _main.judged:
+        _main.judged = _main.judged | s.judged
 
 
 def for_loader() -> Search:
