@@ -13,6 +13,7 @@
 #endif
 
 #include "catalog.h"
+#include "textfmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,7 +74,7 @@ static void fmt(char *buf, size_t len, const char *f, ...)
   va_list ap;
   if (!len) return;
   va_start(ap, f);
-  vsnprintf(buf, len, f, ap);
+  bd_vfmt(buf, len, f, ap);
   va_end(ap);
 }
 
@@ -1061,9 +1062,8 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
     if (fatal) reasons[n++] = "fatal error messages";
     if (errors) reasons[n++] = "error messages";
     if (rejected) reasons[n++] = "plugin options rejected";
-    for (size_t k = 0; k < n && len + 1 < sizeof why; k++)
-      len += (size_t)snprintf(why + len, sizeof why - len, "%s%s",
-                              k ? ", " : "", reasons[k]);
+    for (size_t k = 0; k < n; k++)
+      bd_fmt_at(why, sizeof why, &len, "%s%s", k ? ", " : "", reasons[k]);
   }
   s->replayed++;
   if (ok) s->ok++;
