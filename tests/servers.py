@@ -8,7 +8,7 @@ listens on or connects to any other address. Use them as context managers;
 `start()` waits (bounded) until the port accepts connections and raises
 `ServerError` with the server's log if it does not. `missing_reason()` says
 why a server cannot run here (its package is not installed), for
-`pytest.skip`.
+`pytest.fail`: a test that cannot run fails.
 
 For the failure tests, `MisbehavingServer` is a local server that accepts
 and then stays silent, trickles or hangs up, and `closed_port()` a port
@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from collections import namedtuple
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -226,20 +225,11 @@ class NscaServer(_Daemon):
 
 
 def _bcrypt(password):
-    """A bcrypt hash for the Pushgateway's web config (libxcrypt's crypt)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-    # Cost 4 (16 rounds): every request is checked, keep the tests fast.
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH,
-                                              rounds=16))
-
-
-def bcrypt_available():
-    try:
-        return _bcrypt("x").startswith("$2")
-    except Exception:
-        return False
+    """A bcrypt hash for the Pushgateway's web config (python3-bcrypt)."""
+    import bcrypt
+    # Cost 4 (16 rounds), bcrypt's minimum: every request is checked, keep
+    # the tests fast.
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
 
 
 class Pushgateway(_Daemon):
@@ -506,17 +496,9 @@ def closed_port():
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BAREOSDIR_BUILD", "/work/main/build")
-
-
-def _default_config():
-    for base in (os.environ.get("BAREOSDIR_TESTDATA", ""),
-                 os.path.join(REPO, "tests", "testdata"),
-                 "/work/shared/testdata"):
-        path = os.path.join(base, "default-bareos-dir.d") if base else ""
-        if path and os.path.isdir(path):
-            return path
-    return None
+BUILD = os.environ.get("BAREOSDIR_BUILD") or os.path.join(REPO, "build")
+# Our own Director configuration in Bareos's default layout (tests/data).
+DEFAULT_CONFIG = os.path.join(REPO, "tests", "data", "bareos-dir.d")
 
 
 class Simulator:
@@ -533,7 +515,7 @@ class Simulator:
                                            "python3-dir.so")):
             self.plugin_dir = build
         self.config_dir = os.path.join(self.workdir, "bareos-dir.d")
-        self.default_config = _default_config()
+        self.default_config = DEFAULT_CONFIG
 
     def missing_reason(self):
         if not os.access(self.binary, os.X_OK):
@@ -542,9 +524,6 @@ class Simulator:
         if not os.path.exists(os.path.join(self.plugin_dir,
                                            "python3-dir.so")):
             return "the shim python3-dir.so is not built in %s" % self.build
-        if self.default_config is None:
-            return ("default-bareos-dir.d not found (set "
-                    "BAREOSDIR_TESTDATA)")
         return None
 
     def stale_plugin_files(self):
@@ -572,6 +551,7 @@ class Simulator:
                                 "bareos-dir.conf")
         with open(director) as conf:
             text = conf.read()
+        assert "  Messages = Daemon\n" in text, director
         text = text.replace(
             "  Messages = Daemon\n",
             '  Messages = Daemon\n  Plugin Directory = "%s"\n'
