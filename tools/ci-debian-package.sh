@@ -83,6 +83,10 @@ grep -q -- "-D_FORTIFY_SOURCE=" /build/dpkg-buildpackage.log
 if grep -E -- "-Werror( |$)" /build/dpkg-buildpackage.log; then
   echo "a plain -Werror reached the package build" >&2; exit 1
 fi
+# Nor a compiler warning (a _FORTIFY_SOURCE redefinition, for instance).
+if grep -E "^[^ ]+\.[ch]:[0-9]+(:[0-9]+)?: warning: |^<command-line>: warning: " /build/dpkg-buildpackage.log; then
+  echo "the package build has compiler warnings" >&2; exit 1
+fi
 cd /build
 echo "lintian $(lintian --version | awk '{print $2}'):"
 lintian --display-level '>=warning' --fail-on error ./*.changes || {
