@@ -29,6 +29,7 @@ static struct {
   const bd_plugin_binding *binding;
   bd_director_binding director;
   char shim_dir[4096];
+  char name[256];                  /* this file's name without ".so" */
   char *extra_path;
 } g_shim;
 
@@ -36,6 +37,12 @@ __attribute__((visibility("default"))) bRC
 loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core_functions,
            PluginInformation **plugin_info, PluginFunctions **plugin_functions);
 __attribute__((visibility("default"))) bRC unloadPlugin(void);
+
+/* Messages carry the name of the file the Director loaded: python-dir or
+ * python3-dir (or whatever the administrator called it). */
+static const char *shim_name(void) {
+  return g_shim.name[0] ? g_shim.name : "python-dir";
+}
 
 static void log_error(CoreFunctions *core, const char *text) {
   if (core != NULL && core->JobMessage != NULL)
@@ -64,6 +71,11 @@ static void find_paths(void) {
     char tmp[sizeof g_shim.shim_dir];
     snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
     snprintf(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s", dirname(tmp));
+    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
+    snprintf(g_shim.name, sizeof g_shim.name, "%s", basename(tmp));
+    size_t n = strlen(g_shim.name);
+    if (n > 3 && strcmp(g_shim.name + n - 3, ".so") == 0)
+      g_shim.name[n - 3] = '\0';
   }
   free(g_shim.extra_path);
   size_t cap = 1024, len = 0;
@@ -144,7 +156,7 @@ static int start_python(char *err, size_t errlen) {
   if (PyStatus_Exception(status)) goto fail;
   return 0;
 fail:
-  snprintf(err, errlen, "python-dir: cannot start Python %s (%s): %s",
+  snprintf(err, errlen, "%s: cannot start Python %s (%s): %s", shim_name(),
            BAREOSDIR_PYTHON_EXE, PY_VERSION,
            status.err_msg ? status.err_msg : "unknown error");
   return -1;
@@ -158,7 +170,7 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   PyObject *dir = NULL, *mod = NULL, *cap = NULL, *res = NULL, *hostio = NULL;
   if (sys_path == NULL) {
-    snprintf(err, errlen, "python-dir: sys.path is missing");
+    snprintf(err, errlen, "%s: sys.path is missing", shim_name());
     return NULL;
   }
   if (g_shim.started_python) {
@@ -183,10 +195,10 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   if (result == NULL) goto fail;
   if (result->size != sizeof *result) {
     snprintf(err, errlen,
-             "python-dir: the bareosdir extension found does not match this "
-             "python-dir.so (binding size %u, expected %zu): install both "
-             "from the same build",
-             result->size, sizeof *result);
+             "%s: the bareosdir extension found does not match this %s.so "
+             "(binding size %u, expected %zu): install both from the same "
+             "build",
+             shim_name(), shim_name(), result->size, sizeof *result);
     result = NULL;
     goto done;
   }
@@ -207,13 +219,13 @@ fail: {
   const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
   const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
   snprintf(err, errlen,
-           "python-dir: cannot load the bareosdir package with Python %s "
+           "%s: cannot load the bareosdir package with Python %s "
            "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
-           "python-dir.so (cmake --install), or list the directory that "
+           "%s.so (cmake --install), or list the directory that "
            "holds it in %s/%s or in BAREOSDIR_PATH",
-           BAREOSDIR_PYTHON_EXE, PY_VERSION,
+           shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION,
            type ? ((PyTypeObject *)type)->tp_name : "error",
-           es ? es : "(no details)", ps ? ps : "?", g_shim.shim_dir,
+           es ? es : "(no details)", ps ? ps : "?", shim_name(), g_shim.shim_dir,
            PATH_FILE);
   Py_XDECREF(s);
   Py_XDECREF(p);
@@ -292,10 +304,10 @@ bRC unloadPlugin(void) {
   }
   const CoreFunctions *core = g_shim.director.core;
   if (core != NULL && core->DebugMessage != NULL)
-    core->DebugMessage(NULL, __FILE__, __LINE__, 50, "%s\n",
-                       finalize ? "python-dir: unloaded, finalizing Python"
-                                : "python-dir: unloaded, Python stays up "
-                                  "(still bound or busy elsewhere)");
+    core->DebugMessage(NULL, __FILE__, __LINE__, 50, "%s: %s\n", shim_name(),
+                       finalize ? "unloaded, finalizing Python"
+                                : "unloaded, Python stays up (still bound "
+                                  "or busy elsewhere)");
   if (finalize && Py_IsInitialized()) {
     PyGILState_Ensure();
     Py_FinalizeEx();
