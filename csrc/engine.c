@@ -307,7 +307,7 @@ static int detect_legacy(bd_instance *inst) {
 static bRC load_plugin(bd_instance *inst, const char *rest) {
   char err[512];
   if (inst->interp_mode == BD_INTERP_ISOLATED) {
-    inst->interp = bd_ip_acquire(err, sizeof err);
+    inst->interp = bd_ip_acquire(inst->module_name, err, sizeof err);
     if (inst->interp == NULL)
       return bd_err_host(inst, "cannot start an interpreter for module "
                                "'%s': %s", inst->module_name, err);
@@ -501,7 +501,7 @@ static bRC eng_freePlugin(PluginContext *ctx) {
     if (inst->loaded) atomic_fetch_sub(&g_eng.loaded, 1);
     wait_api_calls(inst);
     if (inst->interp_mode == BD_INTERP_ISOLATED) {
-      if (bd_ip_release(inst->interp) != 0) {
+      if (bd_ip_release(inst->interp, inst->module_name) != 0) {
         char line[256];
         int n = snprintf(line, sizeof line,
                          "bareosdir: module '%s' left threads running after "
@@ -683,6 +683,24 @@ static double unload_wait_s(void) {
   return v >= 0 ? v : 5.0;
 }
 
+/* Level 50: what unloading skipped because it could not end safely. */
+static void report_leftovers(const bd_ip_leftovers *left, int clean) {
+  const CoreFunctions *core = g_eng.core;
+  if (core == NULL) return;
+  char line[512];
+  int n = snprintf(
+      line, sizeof line,
+      "bareosdir: unload: %d atexit callback(s) of plugins dropped unrun; "
+      "%d interpreter(s) left running with plugin threads%s%s%s; %d plugin "
+      "thread(s) in the main interpreter; Python %s",
+      left->atexit_skipped, left->aside, left->aside ? " (modules: " : "",
+      left->holders, left->aside ? ")" : "", left->main_threads,
+      clean ? "can be finalized" : "is not finalized (would wait for them)");
+  if (n < 0) return;
+  if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+  bd_mod_debug_message(core, NULL, __FILE__, __LINE__, 50, line, (size_t)n);
+}
+
 int bd_eng_unbind(void) {
   pthread_mutex_lock(&g_eng.lock);
   int last = g_eng.binds > 0 && --g_eng.binds == 0;
@@ -707,7 +725,9 @@ int bd_eng_unbind(void) {
         bd_ip_leave(ts);
       }
     }
-    clean = bd_ip_fini();
+    bd_ip_leftovers left;
+    clean = bd_ip_fini(&left);
+    report_leftovers(&left, clean);
   }
   atomic_store(&g_eng.closing, 0);
   return clean;
