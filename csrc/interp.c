@@ -225,6 +225,13 @@ int bd_ip_init(const bd_ip_config *cfg) {
     for (bd_tsref *r = g_rt.main.tstates; r != NULL; r = r->ip_next) n--;
     g_rt.main_base = n;
     pthread_mutex_unlock(&g_rt.lock);
+    /* The first import of signal in the main interpreter installs
+     * CPython's SIGINT handler; done here, where the shim puts the
+     * Director's dispositions back right after, no plugin's import of
+     * signal, subprocess or asyncio does it later. */
+    PyObject *sig = PyImport_ImportModule("signal"); /* new */
+    Py_XDECREF(sig);
+    PyErr_Clear();
   }
   pthread_mutex_lock(&g_rt.lock);
   monitor_start();
@@ -482,6 +489,47 @@ void bd_ip_add_site_dirs(const char *dirs) {
   PyErr_Clear();
 }
 
+/* os.fork() in a sub-interpreter: the child dies at once in CPython 3.11
+ * ("Fatal Python error: _PyInterpreterState_DeleteExceptMain"), so a
+ * multiprocessing Pool with the default start method waits forever for
+ * workers that never come.  Refusing it makes that fail at once, with
+ * the way out in the message. */
+static PyObject *fork_refused(PyObject *self, PyObject *args) {
+  (void)self;
+  (void)args;
+  PyErr_SetString(
+      PyExc_RuntimeError,
+      "fork() is not available in an isolated plugin interpreter (the "
+      "child of a sub-interpreter dies at once); for multiprocessing use "
+      "multiprocessing.get_context('spawn') or 'forkserver', or run the "
+      "plugin with interpreter=main");
+  return NULL;
+}
+
+static PyMethodDef fork_refused_def[] = {
+    {"fork", fork_refused, METH_NOARGS, "Refused in an isolated interpreter."},
+    {"forkpty", fork_refused, METH_NOARGS,
+     "Refused in an isolated interpreter."},
+    {NULL, NULL, 0, NULL}};
+
+/* GIL held in a new sub-interpreter. */
+static int refuse_fork(void) {
+  int rc = 0;
+  const char *mods[] = {"os", "posix"};
+  for (size_t m = 0; m < 2 && rc == 0; m++) {
+    PyObject *mod = PyImport_ImportModule(mods[m]); /* new */
+    if (mod == NULL) return -1;
+    for (PyMethodDef *d = fork_refused_def; d->ml_name && rc == 0; d++) {
+      if (!PyObject_HasAttrString(mod, d->ml_name)) continue;
+      PyObject *f = PyCFunction_New(d, NULL); /* new */
+      rc = f ? PyObject_SetAttrString(mod, d->ml_name, f) : -1;
+      Py_XDECREF(f);
+    }
+    Py_DECREF(mod);
+  }
+  return rc;
+}
+
 /* In the new interpreter, GIL held: make `bareosdir` importable, import the
  * API module and route stdout/stderr/logging/warnings to the Director. */
 static int setup_interp(bd_interp *ip) {
@@ -519,6 +567,7 @@ static int setup_interp(bd_interp *ip) {
     if (PyErr_Occurred()) goto done;
   }
   bd_ip_add_site_dirs(g_rt.cfg.extra_path);
+  if (refuse_fork() < 0) goto done;
   ip->api_module = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
   if (ip->api_module == NULL) goto done;
   hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */

@@ -13,6 +13,8 @@
 
 #include <dlfcn.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +49,37 @@ static const char *shim_name(void) {
 static void log_error(CoreFunctions *core, const char *text) {
   if (core != NULL && core->JobMessage != NULL)
     core->JobMessage(NULL, __FILE__, __LINE__, M_ERROR, 0, "%s\n", text);
+}
+
+/*
+ * The Director owns its signals.  Python, started with
+ * install_signal_handlers = 0, still installs a SIGINT handler when the
+ * signal module is first imported in the main interpreter (the extension
+ * does that while binding, so that no plugin import does it later), and
+ * finalizing resets what it installed.  Around both, the dispositions and
+ * this thread's mask are put back as they were.
+ */
+typedef struct {
+  struct sigaction act[NSIG];
+  char valid[NSIG];
+  sigset_t mask;
+} sig_state;
+
+static void sig_save(sig_state *s) {
+  for (int i = 1; i < NSIG; i++)
+    s->valid[i] = sigaction(i, NULL, &s->act[i]) == 0;
+  pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
+}
+
+static void sig_restore(const sig_state *s) {
+  for (int i = 1; i < NSIG; i++) {
+    struct sigaction now;
+    if (s->valid[i] && sigaction(i, NULL, &now) == 0 &&
+        (now.sa_handler != s->act[i].sa_handler ||
+         now.sa_flags != s->act[i].sa_flags))
+      sigaction(i, &s->act[i], NULL);
+  }
+  pthread_sigmask(SIG_SETMASK, &s->mask, NULL);
 }
 
 /*
@@ -259,10 +292,13 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
     *plugin_functions = g_shim.binding->functions;
     return bRC_OK;
   }
+  sig_state sigs;
+  sig_save(&sigs);
   pin_libpython();
   find_paths();
   if (!Py_IsInitialized()) {
     if (start_python(err, sizeof err) < 0) {
+      sig_restore(&sigs);
       log_error(core, err);
       return bRC_Error;
     }
@@ -279,6 +315,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   g_shim.binding = bind_extension(err, sizeof err);
   /* Release the GIL for the Director's threads. */
   PyEval_SaveThread();
+  sig_restore(&sigs);
   if (g_shim.binding == NULL) {
     log_error(core, err);
     return bRC_Error;
@@ -309,8 +346,11 @@ bRC unloadPlugin(void) {
                                 : "unloaded, Python stays up (still bound "
                                   "or busy elsewhere)");
   if (finalize && Py_IsInitialized()) {
+    sig_state sigs;
+    sig_save(&sigs);
     PyGILState_Ensure();
     Py_FinalizeEx();
+    sig_restore(&sigs);
   }
   g_shim.started_python = 0;
   free(g_shim.extra_path);

@@ -305,3 +305,98 @@ def test_many_path_entries_cost_linear_time(site, tmp_path):
     assert len(lines) == 4 and all(x.startswith("True ") for x in lines)
     assert all(int(x.split()[1]) >= 2000 for x in lines)
     assert took < 30, f"{took:.1f} s"
+
+
+SIGNALS = """
+    import bareosdir
+    OUT = {out!r}
+    def status():
+        fields = {{}}
+        with open("/proc/thread-self/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("SigBlk", "SigIgn", "SigCgt"):
+                    fields[k] = v.strip()
+        return fields
+    def note(what):
+        with open(OUT, "a") as f:
+            f.write(what + " " + repr(status()) + "\\n")
+    def load_bareos_plugin(d):
+        note("load")
+        import {modules}
+        note("imported")
+        bareosdir.RegisterEvents([bareosdir.bDirEventJobRun])
+        return 0
+    def parse_plugin_definition(d): return 0
+    def handle_plugin_event(e):
+        note("event")
+        return 0
+"""
+
+
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+@pytest.mark.parametrize("modules", ["signal", "subprocess", "asyncio",
+                                     "subprocess, signal, asyncio, threading"])
+def test_plugin_imports_leave_the_directors_signals_alone(site, mode, modules):
+    """Importing signal (also through subprocess or asyncio) in the main
+    interpreter made CPython install its SIGINT handler: SIGINT no longer
+    stopped the Director.  Dispositions (SigCgt, SigIgn) and the Director
+    thread's mask (SigBlk) stay as they were before any plugin code ran."""
+    import ast
+
+    out = site.root / f"sig-{mode}.txt"
+    name = site.write_plugin("sigs", SIGNALS.format(out=str(out), modules=modules))
+    conf = site.config([f"python:module_path={site.module_path}:"
+                        f"module_name={name}:interpreter={mode}"], name=f"s-{mode}")
+    r = site.run(conf, "--jobs", "2")
+    assert r.returncode == 0, r.all_output
+    seen = [(line.split(" ", 1)[0], ast.literal_eval(line.split(" ", 1)[1]))
+            for line in out.read_text().splitlines()]
+    first = seen[0][1]
+    for what, fields in seen:
+        assert fields == first, (what, fields, first)
+    # Nothing of ours catches a standard signal: the simulator catches
+    # none (glibc's own real-time ones are above bit 31).
+    assert int(first["SigCgt"], 16) & 0xFFFFFFFF == 0, first
+
+
+def test_multiprocessing_in_isolated_mode_fails_at_once_or_spawns(site):
+    """A fork()ed child of a sub-interpreter dies at once (Python 3.11), so
+    Pool() with the default start method hung the job: it now fails at
+    once with a clear error, and the 'spawn' context works."""
+    out = site.root / "mp.txt"
+    site.write_plugin("mp", f"""
+        import bareosdir, multiprocessing, os
+        def square(x):
+            return x * x
+        def load_bareos_plugin(d):
+            lines = []
+            try:
+                with multiprocessing.Pool(2) as pool:
+                    lines.append("fork pool: " + repr(pool.map(square, [1, 2])))
+            except RuntimeError as e:
+                lines.append("fork pool refused: " + str(e))
+            try:
+                os.fork()
+                lines.append("os.fork returned")
+            except RuntimeError as e:
+                lines.append("os.fork refused")
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(2) as pool:
+                lines.append("spawn pool: " + repr(pool.map(square, [3, 4])))
+            with open({str(out)!r}, "w") as f:
+                f.write("\\n".join(lines) + "\\n")
+            return 0
+        def parse_plugin_definition(d): return 0
+        def handle_plugin_event(e): return 0
+    """)
+    conf = site.config([f"python:module_path={site.module_path}:module_name=mp"])
+    t0 = time.monotonic()
+    r = site.run(conf, timeout=120)
+    assert r.returncode == 0, r.all_output
+    text = out.read_text()
+    assert "fork pool refused: fork() is not available in an isolated plugin " \
+           "interpreter" in text and "'spawn'" in text, text
+    assert "os.fork refused" in text
+    assert "spawn pool: [9, 16]" in text
+    assert time.monotonic() - t0 < 60
