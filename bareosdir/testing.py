@@ -39,6 +39,7 @@ PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins"
 STEP_TIMEOUT = 120.0
 
 _MSG_JOB, _MSG_DEBUG = 1, 2
+_NEW_PLUGIN_OPTIONS = bareosdir.bDirEventNewPluginOptions
 
 
 class JobMessage(NamedTuple):
@@ -100,14 +101,20 @@ class Director:
 
     ``plugins`` are the short names of the loaded plugin files; by default
     both ``python`` and ``python3``, as a Director that found both files.
+    ``job_message_delay`` (seconds) makes each JobMessage with a job take
+    that long inside the Director, as one busy mailing or writing its
+    catalog (for tests of plugin threads outliving their job).
     Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, name: str = "bareos-dir", plugin_dir: str = PLUGINS_DIR,
-                 plugins: Sequence[str] = ("python", "python3")) -> None:
+                 plugins: Sequence[str] = ("python", "python3"),
+                 job_message_delay: float = 0.0) -> None:
         self.name = name
         self.plugin_dir = plugin_dir
         self._d = _bareosdir.MockDirector(name, plugin_dir, tuple(plugins))
+        if job_message_delay:
+            self._d.set_job_message_delay(job_message_delay)
         self._jobs: list[Job] = []
         self._next_jobid = 1
         self._lock = threading.Lock()
@@ -301,8 +308,50 @@ class Job:
     def calls(self) -> list[Call]:
         return [Call(*c) for c in self._j.calls()]
 
-    def events(self, instance: int = 0, plugin: str = "python") -> set[int]:
-        """Event numbers that a context has registered."""
+    def events(self, instance: int | None = None,
+               plugin: str | None = None) -> set[int]:
+        """The event numbers the plugin's ``handle_plugin_event`` received
+        in this job (a set; order and repeats are in :attr:`calls`).
+
+        Without ``plugin``/``instance``: the context that ran a plugin (got
+        a ``Dir Plugin Options`` string); a ``ValueError`` when several did
+        and the arguments leave it open, a ``KeyError`` when none did.  The
+        host's own registration of bDirEventNewPluginOptions (11) is not in
+        the answer: the host handles that event itself (the options go to
+        ``parse_plugin_definition``), never through
+        ``handle_plugin_event``."""
+        calls = self.calls
+        known = {(p, i) for p, i in self.contexts}
+        if plugin is not None and instance is not None:
+            if (plugin, instance) not in known:
+                raise KeyError(f"no context {plugin}:instance={instance} "
+                               f"in this job; contexts: {sorted(known)}")
+            key = (plugin, instance)
+        else:
+            ran = sorted({(c.plugin, c.instance) for c in calls
+                          if c.event == _NEW_PLUGIN_OPTIONS
+                          and (plugin is None or c.plugin == plugin)
+                          and (instance is None or c.instance == instance)})
+            if not ran:
+                raise KeyError(
+                    "no plugin ran in this job"
+                    + (f" for plugin={plugin!r}" if plugin is not None else "")
+                    + (f" instance={instance}" if instance is not None else "")
+                    + f"; contexts: {sorted(known)}")
+            if len(ran) > 1:
+                raise ValueError(
+                    "several contexts ran a plugin in this job "
+                    f"({', '.join(f'{p}:instance={i}' for p, i in ran)}): "
+                    "say which with plugin= and instance=")
+            key = ran[0]
+        return {c.event for c in calls
+                if (c.plugin, c.instance) == key
+                and c.event not in (0, -1, _NEW_PLUGIN_OPTIONS)}
+
+    def registered(self, instance: int = 0, plugin: str = "python") -> set[int]:
+        """The event numbers a context has registered with the Director
+        (the host's own 11 included): the Director's bitmask, read at
+        the end of the job or now."""
         for p, inst, mask in self._j.contexts() or self._last_contexts:
             if p == plugin and inst == instance:
                 return {n for n in range(64) if mask >> n & 1}

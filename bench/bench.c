@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "director_model.h"
+#include "textfmt.h"
 
 static double now_us(void) {
   struct timespec t;
@@ -102,7 +103,10 @@ static void quiet_sink(void *arg, const dm_message *m) {
 
 static int load(shim_t *s, const char *plugin_dir) {
   char path[4096], err[256];
-  snprintf(path, sizeof path, "%s/python-dir.so", plugin_dir);
+  if (bd_fmt_whole(path, sizeof path, "%s/python-dir.so", plugin_dir) != 0) {
+    fprintf(stderr, "bench: plugin directory path too long\n");
+    return -1;
+  }
   s->dir = dm_director_new("bench-dir", plugin_dir);
   dm_director_set_sink(s->dir, quiet_sink, NULL);
   s->handle = dlopen(path, RTLD_LAZY | RTLD_GLOBAL);
@@ -264,12 +268,12 @@ static int run(const char *plugin_dir, const char *module_path,
   int is_main = strcmp(mode, "main") == 0;
   for (int m = 0; m < 1; m++) {
     char trivial[4096], klass[4096];
-    snprintf(trivial, sizeof trivial,
-             "python:module_path=%s:module_name=bench-trivial:interpreter=%s",
-             module_path, modes[m]);
-    snprintf(klass, sizeof klass,
-             "python:module_name=bareos-dir-class-plugin:interpreter=%s",
-             modes[m]);
+    bd_fmt(trivial, sizeof trivial,
+           "python:module_path=%s:module_name=bench-trivial:interpreter=%s",
+           module_path, modes[m]);
+    bd_fmt(klass, sizeof klass,
+           "python:module_name=bareos-dir-class-plugin:interpreter=%s",
+           modes[m]);
     printf("interpreter=%s\n", modes[m]);
     event_round_trip(&s, trivial);
     per_job(&s, "trivial plugin", trivial);

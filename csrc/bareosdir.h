@@ -22,6 +22,7 @@
 #include "director_abi.h"
 #include "options.h"
 #include "binding.h"
+#include "textfmt.h"
 
 #define BD_VERSION "0.1.0" /* keep in step with bareosdir/_version.py */
 
@@ -60,6 +61,7 @@ typedef struct bd_modstate {
   PyObject *format_exception; /* traceback.format_exception, lazily */
   PyObject *mock_director_type, *mock_job_type;
   PyObject *legacy_ctx_type;
+  PyObject *constdict_type;   /* the type of bRCs, bDirVariable, ... */
 } bd_modstate;
 
 bd_modstate *bd_mod_state(PyObject *module);

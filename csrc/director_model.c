@@ -26,11 +26,14 @@
 #include <time.h>
 
 #include "options.h"
+#include "textfmt.h"
 
 /* Tells our contexts from whatever else a plugin might hand back. */
 #define DM_CTX_MAGIC 0x646d6378u
 #define DM_EVENT_BITS 64
 #define DM_WVAR_MAX 4
+/* A message longer than this (16 MB) is stored cut, ending in "...". */
+#define DM_TEXT_MAX ((size_t)16 << 20)
 
 typedef struct msg_list {
   dm_message *v;
@@ -56,6 +59,7 @@ struct dm_director {
   dm_job *jobs;
   dm_message_sink sink;
   void *sink_arg;
+  unsigned job_message_delay_ms; /* each JobMessage callback takes this long */
   /* process registry, guarded by registry_lock */
   dm_director *older;
   int users;
@@ -88,6 +92,8 @@ struct dm_job {
   int set_counts[DM_WVAR_MAX + 1];
   ptr_list ctxs;  /* dm_ctx*, in creation (= delivery) order */
   ptr_list freed; /* dm_ctx* after freePlugin, kept for late callbacks */
+  int callbacks;  /* JobMessage callbacks inside the model now */
+  pthread_cond_t idle; /* callbacks reached 0 */
   ptr_list bare;  /* dm_ctx* made by dm_job_bare_context */
   unsigned char *terminated; /* by plugin index: answered bRC_Term */
   size_t nterminated;
@@ -204,20 +210,7 @@ __attribute__((format(printf, 1, 0)))
 #endif
 static char *
 vformat(const char *fmt, va_list ap) {
-  va_list aq;
-  int n;
-  char *s;
-  va_copy(aq, ap);
-  n = vsnprintf(NULL, 0, fmt, aq);
-  va_end(aq);
-  if (n < 0) return NULL;
-  s = malloc((size_t)n + 1);
-  if (s == NULL) return NULL;
-  if (vsnprintf(s, (size_t)n + 1, fmt, ap) < 0) {
-    free(s);
-    return NULL;
-  }
-  return s;
+  return bd_vafmt(DM_TEXT_MAX, NULL, fmt, ap);
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -370,6 +363,12 @@ void dm_director_free(dm_director *dir) {
   free(dir);
 }
 
+void dm_director_set_job_message_delay(dm_director *dir, unsigned ms) {
+  pthread_mutex_lock(&dir->lock);
+  dir->job_message_delay_ms = ms;
+  pthread_mutex_unlock(&dir->lock);
+}
+
 const char *dm_director_name(const dm_director *dir) {
   return dir != NULL ? dir->name : NULL;
 }
@@ -390,7 +389,7 @@ set_err(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || errlen == 0) return;
   va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
+  bd_vfmt(err, errlen, fmt, ap);
   va_end(ap);
 }
 
@@ -645,6 +644,11 @@ dm_job *dm_job_new(dm_director *dir, const char *job_name, uint32_t jobid) {
     free(job);
     return NULL;
   }
+  if (pthread_cond_init(&job->idle, NULL) != 0) {
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+    return NULL;
+  }
   job->dir = dir;
   /* The Director's unique job name: NAME.YYYY-MM-DD_HH.MM.SS_NN, local
    * time; the Director's NN is a sequence number, ours JobId % 100. */
@@ -658,6 +662,7 @@ dm_job *dm_job_new(dm_director *dir, const char *job_name, uint32_t jobid) {
   if (job->str[bDirVarJob] == NULL || unique == NULL) {
     free(job->str[bDirVarJob]);
     free(unique);
+    pthread_cond_destroy(&job->idle);
     pthread_mutex_destroy(&job->lock);
     free(job);
     return NULL;
@@ -699,6 +704,11 @@ void dm_job_free(dm_job *job) {
   }
   pthread_mutex_unlock(&job->dir->lock);
 
+  /* A plugin thread may still be inside a (delayed) JobMessage callback. */
+  pthread_mutex_lock(&job->lock);
+  while (job->callbacks > 0) pthread_cond_wait(&job->idle, &job->lock);
+  pthread_mutex_unlock(&job->lock);
+  pthread_cond_destroy(&job->idle);
   free_ctx_list(&job->ctxs);
   free_ctx_list(&job->freed);
   free_ctx_list(&job->bare);
@@ -1469,14 +1479,42 @@ static bRC store_plugin_message(PluginContext *ctx, dm_msg_kind kind,
   return bRC_OK;
 }
 
+/* Holds the job of ctx (if any) while a JobMessage callback sleeps for
+ * the director's job_message_delay_ms: dm_job_free waits for it. */
+static dm_job *delay_begin(PluginContext *ctx) {
+  dm_ctx *c = ctx_of(ctx);
+  unsigned ms;
+  if (c == NULL || c->job == NULL) return NULL;
+  pthread_mutex_lock(&c->job->dir->lock);
+  ms = c->job->dir->job_message_delay_ms;
+  pthread_mutex_unlock(&c->job->dir->lock);
+  if (ms == 0) return NULL;
+  pthread_mutex_lock(&c->job->lock);
+  c->job->callbacks++;
+  pthread_mutex_unlock(&c->job->lock);
+  struct timespec d = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&d, &d) != 0) {
+  }
+  return c->job;
+}
+
+static void delay_end(dm_job *job) {
+  if (job == NULL) return;
+  pthread_mutex_lock(&job->lock);
+  if (--job->callbacks == 0) pthread_cond_broadcast(&job->idle);
+  pthread_mutex_unlock(&job->lock);
+}
+
 static bRC cb_job_message(PluginContext *ctx, const char *file, int line,
                           int type, int64_t mtime, const char *fmt, ...) {
   va_list ap;
   bRC rc;
   (void)mtime;
+  dm_job *held = delay_begin(ctx);
   va_start(ap, fmt);
   rc = store_plugin_message(ctx, DM_MSG_JOB, file, line, type, fmt, ap);
   va_end(ap);
+  delay_end(held);
   return rc;
 }
 

@@ -54,6 +54,11 @@ dm_director *dm_director_new(const char *name, const char *plugin_dir);
 void dm_director_free(dm_director *dir);
 const char *dm_director_name(const dm_director *dir);
 void dm_director_set_sink(dm_director *dir, dm_message_sink sink, void *arg);
+/* Makes every JobMessage callback with a job context take `ms` ms (0: no
+ * delay), as a Director busy mailing or writing the catalog: for tests of
+ * a plugin thread still inside the callback when its job is freed.
+ * dm_job_free waits for such callbacks. */
+void dm_director_set_job_message_delay(dm_director *dir, unsigned ms);
 
 /*
  * Adds a loaded plugin under its short name (file name up to "-dir.so"),

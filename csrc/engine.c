@@ -249,7 +249,7 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
 static const char *describe(char *buf, size_t n, const char *what,
                             int event) {
   if (event <= 0) return what;
-  snprintf(buf, n, "%s(%s=%d)", what, bd_eng_event_name(event), event);
+  bd_fmt(buf, n, "%s(%s=%d)", what, bd_eng_event_name(event), event);
   return buf;
 }
 
@@ -396,15 +396,15 @@ static bRC on_options(bd_instance *inst, const char *text) {
   if (bd_options_parse(text, &o, err, sizeof err) != 0)
     return bd_err_host(inst, "invalid Dir Plugin Options: %s", err);
   char *masked = bd_options_mask_secrets(text);
-  if (masked != NULL) {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "bareosdir: instance %u options: %s",
-                     inst->ctx->instance, masked);
-    if (n > (int)sizeof line - 1) n = sizeof line - 1;
+  size_t n;
+  char *line = masked ? bd_afmt(0, &n, "bareosdir: instance %u options: %s",
+                                inst->ctx->instance, masked)
+                      : NULL;
+  if (line != NULL)
     bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, line,
-                         (size_t)n);
-    free(masked);
-  }
+                         n);
+  free(line);
+  free(masked);
   bRC rc = bRC_OK;
   if (!inst->loaded) {
     if (inst->module_name == NULL) {
@@ -502,13 +502,16 @@ static bRC eng_freePlugin(PluginContext *ctx) {
     wait_api_calls(inst);
     if (inst->interp_mode == BD_INTERP_ISOLATED) {
       if (bd_ip_release(inst->interp, inst->module_name) != 0) {
-        char line[256];
-        int n = snprintf(line, sizeof line,
-                         "bareosdir: module '%s' left threads running after "
-                         "its job; its interpreter is kept until they end",
-                         inst->module_name ? inst->module_name : "?");
-        bd_mod_debug_message(inst->core, ctx, __FILE__, __LINE__, 50, line,
-                             (size_t)n);
+        size_t n;
+        char *line = bd_afmt(0, &n,
+                             "bareosdir: module '%s' left threads running "
+                             "after its job; its interpreter is kept until "
+                             "they end",
+                             inst->module_name ? inst->module_name : "?");
+        if (line != NULL)
+          bd_mod_debug_message(inst->core, ctx, __FILE__, __LINE__, 50, line,
+                               n);
+        free(line);
       }
     }
   }
@@ -624,11 +627,11 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
                                             const bd_director_binding *b,
                                             char *err, size_t errlen) {
   if (b == NULL || b->size != sizeof *b || b->core == NULL) {
-    snprintf(err, errlen, "bad director binding");
+    bd_fmt(err, errlen, "bad director binding");
     return NULL;
   }
   if (b->api_version != BD_DIR_PLUGIN_INTERFACE_VERSION) {
-    snprintf(err, errlen,
+    bd_fmt(err, errlen,
              "the Director speaks plugin interface version %u, this plugin "
              "version %d", b->api_version, BD_DIR_PLUGIN_INTERFACE_VERSION);
     return NULL;
@@ -641,13 +644,13 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
   cfg.main_path = main_sys_path();
   if (package_dirs(module, &cfg) < 0) {
     PyErr_Clear();
-    snprintf(err, errlen, "cannot tell where the bareosdir package is");
+    bd_fmt(err, errlen, "cannot tell where the bareosdir package is");
     return NULL;
   }
   pthread_mutex_lock(&g_eng.lock);
   if (g_eng.binds > 0 && g_eng.core != b->core) {
     pthread_mutex_unlock(&g_eng.lock);
-    snprintf(err, errlen, "already bound to another Director's callbacks");
+    bd_fmt(err, errlen, "already bound to another Director's callbacks");
     free(cfg.main_path);
     free(cfg.plugins_dir);
     free(cfg.package_parent);
@@ -688,7 +691,7 @@ static void report_leftovers(const bd_ip_leftovers *left, int clean) {
   const CoreFunctions *core = g_eng.core;
   if (core == NULL) return;
   char line[512];
-  int n = snprintf(
+  size_t n = bd_fmt(
       line, sizeof line,
       "bareosdir: unload: %d atexit callback(s) of plugins dropped unrun; "
       "%d interpreter(s) left running with plugin threads%s%s%s; %d plugin "
@@ -696,9 +699,7 @@ static void report_leftovers(const bd_ip_leftovers *left, int clean) {
       left->atexit_skipped, left->aside, left->aside ? " (modules: " : "",
       left->holders, left->aside ? ")" : "", left->main_threads,
       clean ? "can be finalized" : "is not finalized (would wait for them)");
-  if (n < 0) return;
-  if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
-  bd_mod_debug_message(core, NULL, __FILE__, __LINE__, 50, line, (size_t)n);
+  bd_mod_debug_message(core, NULL, __FILE__, __LINE__, 50, line, n);
 }
 
 int bd_eng_unbind(void) {

@@ -14,9 +14,12 @@
 
 #define BD_ERROR_DEBUG_LEVEL 10
 
-static bRC report_text(bd_instance *inst, const char *text) {
+static bRC answer(bd_instance *inst) {
+  return inst->on_error == BD_ON_ERROR_WARNING ? bRC_OK : bRC_Error;
+}
+
+static bRC report_text(bd_instance *inst, const char *text, size_t len) {
   int warn = inst->on_error == BD_ON_ERROR_WARNING;
-  size_t len = strlen(text);
   /* Callers come with and without the GIL; this touches no Python.  The
    * GIL stays as it is: errors are rare, and a thread state cannot be
    * told apart reliably across interpreters without private API. */
@@ -24,26 +27,38 @@ static bRC report_text(bd_instance *inst, const char *text) {
                      warn ? M_WARNING : M_FATAL, text, len);
   bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__,
                        BD_ERROR_DEBUG_LEVEL, text, len);
-  return warn ? bRC_OK : bRC_Error;
+  return answer(inst);
 }
 
 static const char *module_name(bd_instance *inst) {
   return inst->module_name ? inst->module_name : "(no module)";
 }
 
-bRC bd_err_host(bd_instance *inst, const char *fmt, ...) {
-  char body[2048];
+/* Every report is "python-dir: MODULE (instance N): " and a body, built in
+ * one bounded piece (BD_TEXT_MAX; longer is cut, marked "..."). */
+BD_FMT_PRINTF(2, 3)
+static bRC report(bd_instance *inst, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(body, sizeof body, fmt, ap);
+  size_t len;
+  char *text = bd_vafmt(0, &len, fmt, ap);
   va_end(ap);
-  char *text = malloc(strlen(body) + 256);
-  if (text == NULL) return inst->on_error == BD_ON_ERROR_WARNING ? bRC_OK
-                                                                 : bRC_Error;
-  sprintf(text, "python-dir: %s (instance %u): %s", module_name(inst),
-          inst->ctx ? inst->ctx->instance : 0, body);
-  bRC rc = report_text(inst, text);
+  if (text == NULL) return answer(inst);
+  bRC rc = report_text(inst, text, len);
   free(text);
+  return rc;
+}
+
+bRC bd_err_host(bd_instance *inst, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *body = bd_vafmt(0, NULL, fmt, ap);
+  va_end(ap);
+  if (body == NULL) return answer(inst);
+  bRC rc = report(inst, "python-dir: %s (instance %u): %s",
+                  module_name(inst), inst->ctx ? inst->ctx->instance : 0,
+                  body);
+  free(body);
   return rc;
 }
 
@@ -83,26 +98,47 @@ static PyObject *format_exc(bd_instance *inst, PyObject *type,
   return s;
 }
 
+/* The pending exception, normalised, with its traceback attached; NULL
+ * when none is set.  New references; the error indicator is cleared. */
+static PyObject *fetch_exception(PyObject **type, PyObject **tb) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *value = PyErr_GetRaisedException(); /* new */
+  if (value == NULL) return NULL;
+  *type = Py_NewRef((PyObject *)Py_TYPE(value));
+  *tb = PyException_GetTraceback(value); /* new */
+  return value;
+#else
+  PyObject *value;
+  PyErr_Fetch(type, &value, tb);
+  if (*type == NULL) return NULL;
+  PyErr_NormalizeException(type, &value, tb);
+  if (*tb != NULL && value != NULL) PyException_SetTraceback(value, *tb);
+  if (value == NULL) value = Py_NewRef(Py_None);
+  return value;
+#endif
+}
+
 bRC bd_err_report(bd_instance *inst, const char *what) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  if (type == NULL) return bd_err_host(inst, "%s failed", what);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb != NULL && value != NULL) PyException_SetTraceback(value, tb);
+  PyObject *type = NULL, *tb = NULL;
+  PyObject *value = fetch_exception(&type, &tb); /* new */
+  if (value == NULL) return bd_err_host(inst, "%s failed", what);
   PyObject *text = format_exc(inst, type, value, tb); /* new */
-  const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
+  /* Text with a lone surrogate (from the exception's message, a file name)
+   * has no UTF-8 form: escape what cannot be encoded rather than lose the
+   * report's type, file and line. */
+  PyObject *bytes = text ? PyUnicode_AsEncodedString(text, "utf-8",
+                                                     "backslashreplace")
+                         : NULL; /* new */
+  const char *t = bytes ? PyBytes_AsString(bytes) : NULL;
   if (t == NULL) {
     PyErr_Clear();
     t = "(traceback unavailable)";
   }
-  char *msg = malloc(strlen(t) + strlen(what) + 256);
-  bRC rc = inst->on_error == BD_ON_ERROR_WARNING ? bRC_OK : bRC_Error;
-  if (msg != NULL) {
-    sprintf(msg, "python-dir: %s (instance %u): %s raised an exception:\n%s",
-            module_name(inst), inst->ctx ? inst->ctx->instance : 0, what, t);
-    rc = report_text(inst, msg);
-    free(msg);
-  }
+  bRC rc = report(inst, "python-dir: %s (instance %u): %s raised an "
+                        "exception:\n%s",
+                  module_name(inst), inst->ctx ? inst->ctx->instance : 0,
+                  what, t);
+  Py_XDECREF(bytes);
   Py_XDECREF(text);
   Py_XDECREF(type);
   Py_XDECREF(value);

@@ -593,13 +593,19 @@ done:
 
 /* A short description of the pending exception, for err; clears it. */
 static void exc_text(char *err, size_t errlen, const char *what) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *value = PyErr_GetRaisedException(); /* new */
+  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
+  PyObject *tb = NULL;
+#else
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+#endif
   PyObject *s = value ? PyObject_Str(value) : NULL;
   const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-  snprintf(err, errlen, "%s: %s: %s", what,
-           type ? ((PyTypeObject *)type)->tp_name : "error",
-           msg ? msg : "(no details)");
+  bd_fmt(err, errlen, "%s: %s: %s", what,
+         type ? ((PyTypeObject *)type)->tp_name : "error",
+         msg ? msg : "(no details)");
   PyErr_Clear();
   Py_XDECREF(s);
   Py_XDECREF(type);
@@ -625,7 +631,7 @@ bd_interp *bd_ip_acquire(const char *module, char *err, size_t errlen) {
   if (held > 0) {
     int total = g_rt.aside_count;
     pthread_mutex_unlock(&g_rt.lock);
-    snprintf(err, errlen,
+    bd_fmt(err, errlen,
              "%d interpreters are set aside waiting for threads that plugins "
              "left running (BAREOSDIR_ASIDE_MAX=%d), %d of them for plugin "
              "module '%s'; no new instance of it starts until they end",
@@ -648,7 +654,7 @@ bd_interp *bd_ip_acquire(const char *module, char *err, size_t errlen) {
 static bd_interp *create_interp(char *err, size_t errlen) {
   PyThreadState *main_ts = enter_raw(&g_rt.main);
   if (main_ts == NULL) {
-    snprintf(err, errlen, "cannot create a thread state");
+    bd_fmt(err, errlen, "cannot create a thread state");
     return NULL;
   }
   bd_interp *ip = calloc(1, sizeof *ip);
@@ -657,7 +663,7 @@ static bd_interp *create_interp(char *err, size_t errlen) {
   g_rt.created++;
   pthread_mutex_unlock(&g_rt.lock);
   if (sub == NULL) {
-    snprintf(err, errlen, "cannot create a sub-interpreter");
+    bd_fmt(err, errlen, "cannot create a sub-interpreter");
     free(ip);
     PyThreadState_Swap(main_ts);
     PyEval_SaveThread();
@@ -671,7 +677,7 @@ static bd_interp *create_interp(char *err, size_t errlen) {
     if (PyErr_Occurred())
       exc_text(err, errlen, "setting up the sub-interpreter failed");
     else
-      snprintf(err, errlen, "setting up the sub-interpreter failed");
+      bd_fmt(err, errlen, "setting up the sub-interpreter failed");
     Py_CLEAR(ip->api_module);
     Py_CLEAR(ip->baseline);
     pthread_mutex_lock(&g_rt.lock);
@@ -982,10 +988,9 @@ int bd_ip_fini(bd_ip_leftovers *left) {
   left->aside = g_rt.aside_count;
   size_t len = 0;
   for (bd_interp *ip = g_rt.aside; ip != NULL; ip = ip->next) {
-    int n = snprintf(left->holders + len, sizeof left->holders - len, "%s%s",
-                     len ? ", " : "", ip->holder ? ip->holder : "?");
-    if (n < 0 || (size_t)n >= sizeof left->holders - len) break;
-    len += (size_t)n;
+    if (bd_fmt_at(left->holders, sizeof left->holders, &len, "%s%s",
+                  len ? ", " : "", ip->holder ? ip->holder : "?") != 0)
+      break;
   }
   left->atexit_skipped = g_rt.atexit_skipped;
   g_rt.atexit_skipped = 0;

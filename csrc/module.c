@@ -90,6 +90,102 @@ static const char *const bd_groups[] = {"bRCs", "bJobMessageType",
                                         "bDirVariable", "bwDirVariable",
                                         "bDirEventType"};
 
+/*
+ * The constant dicts (bRCs, bJobMessageType, bDirVariable, bwDirVariable,
+ * bDirEventType).  Bareos 20-25 key them with bytes, its development
+ * branch and we with str: a plugin written against either looks names up
+ * as it always did.  A dict subclass whose keys stay str (no duplicates,
+ * len and iteration unchanged) and whose d[k], d.get(k) and k in d also
+ * answer for the ASCII bytes of a name.  One type per module object (no
+ * static type objects: each interpreter has its own).
+ */
+static PyObject *constdict_str_key(PyObject *key) { /* new reference */
+  if (!PyBytes_Check(key)) return NULL;
+  PyObject *s = PyUnicode_DecodeASCII(PyBytes_AS_STRING(key),
+                                      PyBytes_GET_SIZE(key), "strict");
+  if (s == NULL) PyErr_Clear(); /* not a name of ours */
+  return s;
+}
+
+static PyObject *constdict_missing(PyObject *self, PyObject *key) {
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s != NULL) {
+    PyObject *v = PyDict_GetItemWithError(self, s); /* borrowed */
+    Py_DECREF(s);
+    if (v != NULL) return Py_NewRef(v);
+    if (PyErr_Occurred()) return NULL;
+  }
+  PyErr_SetObject(PyExc_KeyError, key);
+  return NULL;
+}
+
+static PyObject *constdict_get(PyObject *self, PyObject *const *args,
+                               Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd",
+                 nargs);
+    return NULL;
+  }
+  PyObject *v = PyDict_GetItemWithError(self, args[0]); /* borrowed */
+  if (v == NULL && !PyErr_Occurred()) {
+    PyObject *s = constdict_str_key(args[0]); /* new */
+    if (s != NULL) {
+      v = PyDict_GetItemWithError(self, s);
+      Py_DECREF(s);
+    }
+  }
+  if (v != NULL) return Py_NewRef(v);
+  if (PyErr_Occurred()) return NULL;
+  return Py_NewRef(nargs == 2 ? args[1] : Py_None);
+}
+
+static int constdict_contains(PyObject *self, PyObject *key) {
+  int r = PyDict_Contains(self, key);
+  if (r != 0) return r;
+  PyObject *s = constdict_str_key(key); /* new */
+  if (s == NULL) return 0;
+  r = PyDict_Contains(self, s);
+  Py_DECREF(s);
+  return r;
+}
+
+/* A heap type's instances hold a reference to it: visit and drop it, the
+ * rest is dict's. */
+static int constdict_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  return PyDict_Type.tp_traverse(self, visit, arg);
+}
+
+static void constdict_dealloc(PyObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyDict_Type.tp_dealloc(self);
+  Py_DECREF(tp);
+}
+
+static PyMethodDef constdict_methods[] = {
+    {"__missing__", constdict_missing, METH_O, NULL},
+    {"get", (PyCFunction)(void (*)(void))constdict_get, METH_FASTCALL,
+     "get(name, default=None): the value of name (str or bytes)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot constdict_slots[] = {
+    {Py_tp_doc, "Constants by name; names may be given as str or bytes."},
+    {Py_tp_methods, constdict_methods},
+    {Py_sq_contains, constdict_contains},
+    {Py_tp_traverse, constdict_traverse},
+    {Py_tp_dealloc, constdict_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec constdict_spec = {
+    .name = "bareosdir._bareosdir.ConstantDict",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = constdict_slots,
+};
+
 static const char *msg_type_name(int type) {
   for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
     if (strcmp(bd_consts[i].group, "bJobMessageType") == 0 &&
@@ -157,8 +253,10 @@ none:
 /* ---- messages: our rules on types, newlines and formats ---- */
 
 /* Copies text, escaping NUL bytes as "\0" and ending with exactly one
- * newline.  Returns a malloc'd string or NULL. */
+ * newline: the text's own trailing newlines, however many, become one.
+ * Returns a malloc'd string or NULL. */
 static char *message_text(const char *prefix, const char *text, size_t len) {
+  while (len > 0 && text[len - 1] == '\n') len--;
   size_t plen = prefix ? strlen(prefix) : 0;
   size_t nul = 0;
   for (size_t i = 0; i < len; i++)
@@ -178,7 +276,7 @@ static char *message_text(const char *prefix, const char *text, size_t len) {
       out[o++] = text[i];
     }
   }
-  if (o == 0 || out[o - 1] != '\n') out[o++] = '\n';
+  out[o++] = '\n';
   out[o] = '\0';
   return out;
 }
@@ -192,8 +290,8 @@ void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,
    * never reach it: they become M_FATAL, naming what was asked for. */
   if (type < 1 || type > M_VOLMGMT || type == M_ABORT ||
       type == M_ERROR_TERM) {
-    snprintf(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
-             msg_type_name(type), type);
+    bd_fmt(prefix, sizeof prefix, "[message type %s (%d) sent as M_FATAL] ",
+           msg_type_name(type), type);
     pre = prefix;
     type = M_FATAL;
   }
@@ -232,30 +330,42 @@ static int arg_int(PyObject *o, const char *fn, const char *what, long *out) {
   return 0;
 }
 
-/* Old plugins (Bareos 19 and older) pass their context object first: accept
- * it when it is this instance's, refuse anything else.  Returns the number
- * of leading arguments to skip, or -1. */
-static int skip_legacy_ctx(bd_modstate *st, bd_instance *inst,
-                           PyObject *const *args, Py_ssize_t nargs,
-                           Py_ssize_t nplain, const char *fn) {
-  if (nargs <= nplain || nargs == 0) return 0;
+/*
+ * Argument checks come in Bareos's order: first the argument formats (as
+ * PyArg_ParseTuple would: counts, ints where an int belongs), then the
+ * context (RuntimeError outside a job), then the contents.  So
+ * DebugMessage("text") is a TypeError anywhere, DebugMessage(100, "text")
+ * a RuntimeError outside a job.
+ *
+ * Old plugins (Bareos 19 and older) pass their context object first:
+ * arg_start() skips it by its type (a format matter); ctx_matches() then
+ * refuses one that belongs to another instance (a contents matter).
+ * Returns the number of leading arguments to skip, or -1.
+ */
+static int arg_start(bd_modstate *st, PyObject *const *args, Py_ssize_t nargs,
+                     Py_ssize_t nplain, const char *fn) {
+  if (nargs == 0) return 0;
   PyObject *first = args[0];
   if (st->legacy_ctx_type != NULL &&
-      PyObject_TypeCheck(first, (PyTypeObject *)st->legacy_ctx_type)) {
-    if (inst->legacy_ctx != NULL && first != inst->legacy_ctx) {
-      PyErr_Format(PyExc_ValueError,
-                   "%s(): the context passed belongs to another plugin "
-                   "instance", fn);
-      return -1;
-    }
+      PyObject_TypeCheck(first, (PyTypeObject *)st->legacy_ctx_type))
     return 1;
-  }
   if (nargs > nplain) {
     PyErr_Format(PyExc_TypeError,
                  "%s(): the first of %zd arguments must be the plugin "
                  "context that Bareos passed to the plugin (old API), not "
                  "%.100s",
                  fn, nargs, Py_TYPE(first)->tp_name);
+    return -1;
+  }
+  return 0;
+}
+
+static int ctx_matches(bd_instance *inst, PyObject *const *args, int skip,
+                       const char *fn) {
+  if (skip && inst->legacy_ctx != NULL && args[0] != inst->legacy_ctx) {
+    PyErr_Format(PyExc_ValueError,
+                 "%s(): the context passed belongs to another plugin "
+                 "instance", fn);
     return -1;
   }
   return 0;
@@ -310,10 +420,7 @@ static const signed char var_kind[BD_DIR_VAR_MAX + 1] = {
 
 static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
                               Py_ssize_t nargs) {
-  bd_instance *inst = bd_mod_current(m, 1);
-  if (inst == NULL) return NULL;
-  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 1,
-                             "GetValue");
+  int skip = arg_start(bd_mod_state(m), args, nargs, 1, "GetValue");
   if (skip < 0) return NULL;
   if (nargs - skip != 1) {
     PyErr_Format(PyExc_TypeError, "GetValue() takes 1 argument (%zd given)",
@@ -322,13 +429,16 @@ static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
   }
   long var;
   if (arg_int(args[skip], "GetValue", "the variable", &var) < 0) return NULL;
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL || ctx_matches(inst, args, skip, "GetValue") < 0)
+    return NULL;
   int kind = (var >= 1 && var <= BD_DIR_VAR_MAX) ? var_kind[var] : 0;
   if (kind == 0) {
     char text[96];
-    int n = snprintf(text, sizeof text,
-                     "GetValue: unknown variable %ld, answering None", var);
+    size_t n = bd_fmt(text, sizeof text,
+                      "GetValue: unknown variable %ld, answering None", var);
     bd_mod_debug_message(inst->core, inst->ctx, __FILE__, __LINE__, 100, text,
-                         (size_t)n);
+                         n);
     Py_RETURN_NONE;
   }
   if (kind == 'x') Py_RETURN_NONE;
@@ -355,10 +465,7 @@ static PyObject *mod_GetValue(PyObject *m, PyObject *const *args,
 
 static PyObject *mod_SetValue(PyObject *m, PyObject *const *args,
                               Py_ssize_t nargs) {
-  bd_instance *inst = bd_mod_current(m, 1);
-  if (inst == NULL) return NULL;
-  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 2,
-                             "SetValue");
+  int skip = arg_start(bd_mod_state(m), args, nargs, 2, "SetValue");
   if (skip < 0) return NULL;
   if (nargs - skip != 2) {
     PyErr_Format(PyExc_TypeError,
@@ -367,6 +474,9 @@ static PyObject *mod_SetValue(PyObject *m, PyObject *const *args,
   }
   long var;
   if (arg_int(args[skip], "SetValue", "the variable", &var) < 0) return NULL;
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL || ctx_matches(inst, args, skip, "SetValue") < 0)
+    return NULL;
   PyObject *value = args[skip + 1];
   bRC rc = bRC_Error;
   switch (var) {
@@ -416,9 +526,7 @@ static PyObject *mod_SetValue(PyObject *m, PyObject *const *args,
 static PyObject *send_message(PyObject *m, PyObject *const *args,
                               Py_ssize_t nargs, int is_job) {
   const char *fn = is_job ? "JobMessage" : "DebugMessage";
-  bd_instance *inst = bd_mod_current(m, 1);
-  if (inst == NULL) return NULL;
-  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 2, fn);
+  int skip = arg_start(bd_mod_state(m), args, nargs, 2, fn);
   if (skip < 0) return NULL;
   Py_ssize_t n = nargs - skip;
   if (n < 1 || n > 2) {
@@ -443,6 +551,8 @@ static PyObject *send_message(PyObject *m, PyObject *const *args,
     text = PyUnicode_AsUTF8AndSize(args[skip + 1], &len);
     if (text == NULL) return NULL;
   }
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL || ctx_matches(inst, args, skip, fn) < 0) return NULL;
   PyObject *file_obj;
   const char *file;
   int line;
@@ -474,15 +584,15 @@ static PyObject *mod_DebugMessage(PyObject *m, PyObject *const *args,
 static PyObject *change_events(PyObject *m, PyObject *const *args,
                                Py_ssize_t nargs, int reg) {
   const char *fn = reg ? "RegisterEvents" : "UnRegisterEvents";
-  bd_instance *inst = bd_mod_current(m, 1);
-  if (inst == NULL) return NULL;
-  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 1, fn);
+  int skip = arg_start(bd_mod_state(m), args, nargs, 1, fn);
   if (skip < 0) return NULL;
   if (nargs - skip != 1) {
     PyErr_Format(PyExc_TypeError, "%s() takes 1 argument (%zd given)", fn,
                  nargs - skip);
     return NULL;
   }
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL || ctx_matches(inst, args, skip, fn) < 0) return NULL;
   PyObject *seq = args[skip];
   if (PyUnicode_Check(seq) || PyBytes_Check(seq) || !PySequence_Check(seq)) {
     PyErr_Format(PyExc_TypeError,
@@ -524,15 +634,15 @@ static PyObject *mod_UnRegisterEvents(PyObject *m, PyObject *const *args,
 
 static PyObject *mod_GetInstanceCount(PyObject *m, PyObject *const *args,
                                       Py_ssize_t nargs) {
-  bd_instance *inst = bd_mod_current(m, 1);
-  if (inst == NULL) return NULL;
-  int skip = skip_legacy_ctx(bd_mod_state(m), inst, args, nargs, 0,
-                             "GetInstanceCount");
+  int skip = arg_start(bd_mod_state(m), args, nargs, 0, "GetInstanceCount");
   if (skip < 0) return NULL;
   if (nargs - skip != 0) {
     PyErr_SetString(PyExc_TypeError, "GetInstanceCount() takes no arguments");
     return NULL;
   }
+  bd_instance *inst = bd_mod_current(m, 1);
+  if (inst == NULL || ctx_matches(inst, args, skip, "GetInstanceCount") < 0)
+    return NULL;
   int count = 0;
   if (inst->core->getInstanceCount(inst->ctx, &count) != bRC_OK)
     Py_RETURN_NONE;
@@ -566,6 +676,20 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
   Py_RETURN_TRUE;
 }
 
+/* _is_secret_key(key): the host's rule (options.c), for the base class. */
+static PyObject *mod__is_secret_key(PyObject *m, PyObject *key) {
+  (void)m;
+  if (!PyUnicode_Check(key)) {
+    PyErr_Format(PyExc_TypeError, "key must be str, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+  }
+  Py_ssize_t len;
+  const char *s = PyUnicode_AsUTF8AndSize(key, &len);
+  if (s == NULL) return NULL;
+  return PyBool_FromLong(bd_options_key_is_secret(s, (size_t)len));
+}
+
 static PyObject *mod__bind(PyObject *m, PyObject *capsule) {
   return bd_eng_bind(m, capsule);
 }
@@ -594,6 +718,9 @@ static PyMethodDef bd_methods[] = {
      METH_FASTCALL, "GetInstanceCount() -> int | None"},
     {"_message", mod__message, METH_VARARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
+    {"_is_secret_key", mod__is_secret_key, METH_O,
+     "_is_secret_key(key) -> bool: whether option values of this key are "
+     "shown as ****."},
     {"_stats", mod__stats, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -607,8 +734,11 @@ static int bd_exec(PyObject *m) {
   st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
   if (!st->tsd_key || !st->marker_key || !st->str_load || !st->str_parse || !st->str_handle)
     return -1;
+  st->constdict_type =
+      PyType_FromModuleAndSpec(m, &constdict_spec, (PyObject *)&PyDict_Type);
+  if (st->constdict_type == NULL) return -1;
   for (size_t g = 0; g < sizeof bd_groups / sizeof bd_groups[0]; g++) {
-    PyObject *d = PyDict_New();
+    PyObject *d = PyObject_CallNoArgs(st->constdict_type); /* new */
     if (d == NULL) return -1;
     for (size_t i = 0; i < sizeof bd_consts / sizeof bd_consts[0]; i++) {
       if (strcmp(bd_consts[i].group, bd_groups[g]) != 0) continue;
@@ -627,6 +757,21 @@ static int bd_exec(PyObject *m) {
     }
   }
   if (PyModule_AddStringConstant(m, "__version__", BD_VERSION) < 0) return -1;
+  {
+    const char *const *w = bd_options_secret_words();
+    Py_ssize_t n = 0;
+    while (w[n] != NULL) n++;
+    PyObject *t = PyTuple_New(n); /* new */
+    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+      PyObject *s = PyUnicode_FromString(w[i]); /* new */
+      if (s == NULL) Py_CLEAR(t);
+      else PyTuple_SET_ITEM(t, i, s); /* steals */
+    }
+    if (t == NULL || PyModule_AddObject(m, "_SECRET_WORDS", t) < 0) {
+      Py_XDECREF(t);
+      return -1;
+    }
+  }
   if (bd_test_add_types(m, st) < 0) return -1;
   return 0;
 }
@@ -637,6 +782,7 @@ static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->mock_director_type);
   Py_VISIT(st->mock_job_type);
   Py_VISIT(st->legacy_ctx_type);
+  Py_VISIT(st->constdict_type);
   return 0;
 }
 
@@ -651,6 +797,7 @@ static int bd_clear(PyObject *m) {
   Py_CLEAR(st->mock_director_type);
   Py_CLEAR(st->mock_job_type);
   Py_CLEAR(st->legacy_ctx_type);
+  Py_CLEAR(st->constdict_type);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #endif
 
 #include "options.h"
+#include "textfmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,7 +85,7 @@ set_error(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || errlen == 0) return;
   va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
+  bd_vfmt(err, errlen, fmt, ap);
   va_end(ap);
 }
 
@@ -309,14 +310,22 @@ nomem:
   return -1;
 }
 
+/* The one definition of a secret key, for the host's debug lines and (through
+ * bareosdir._bareosdir) the bundled base class: a key containing any of
+ * these, in any case. */
+static const char *const secret_words[] = {
+    "password", "passwd", "pass", "pwd", "secret",
+    "token", "key", "credential", "auth", NULL};
+
+const char *const *bd_options_secret_words(void) { return secret_words; }
+
 int bd_options_key_is_secret(const char *key, size_t len) {
-  static const char *const words[] = {"password", "secret", "token", "key"};
   size_t w, i;
   if (key == NULL) return 0;
-  for (w = 0; w < sizeof words / sizeof words[0]; w++) {
-    size_t wl = strlen(words[w]);
+  for (w = 0; secret_words[w] != NULL; w++) {
+    size_t wl = strlen(secret_words[w]);
     for (i = 0; i + wl <= len; i++) {
-      if (key_equals(key + i, wl, words[w])) return 1;
+      if (key_equals(key + i, wl, secret_words[w])) return 1;
     }
   }
   return 0;

@@ -34,13 +34,18 @@ int bd_options_parse(const char *text, bd_options *out, char *err,
 void bd_options_free(bd_options *opts);
 
 /*
- * Copies `text` to a new malloc'd string with the values of keys that look
- * secret (password, secret, token, key, as whole key or part of it, any
- * case) replaced by "****".  For debug output.  NULL only on ENOMEM.
+ * Copies `text` to a new malloc'd string with the values of secret keys
+ * (bd_options_key_is_secret) replaced by "****".  For debug output.  NULL
+ * only on ENOMEM.
  */
 char *bd_options_mask_secrets(const char *text);
 
-/* 1 when `key` (not NUL-terminated, `len` bytes) names a secret. */
+/* 1 when `key` (not NUL-terminated, `len` bytes) names a secret: it
+ * contains, in any case, one of bd_options_secret_words() (password,
+ * passwd, pass, pwd, secret, token, key, credential, auth). */
 int bd_options_key_is_secret(const char *key, size_t len);
+
+/* Those words, NULL-terminated. */
+const char *const *bd_options_secret_words(void);
 
 #endif

@@ -123,12 +123,28 @@ static PyObject *md_messages(MockDirector *self, PyObject *unused) {
 
 static PyObject *md_job(MockDirector *self, PyObject *args);
 
+/* set_job_message_delay(seconds): each JobMessage callback with a job
+ * context takes this long (see dm_director_set_job_message_delay). */
+static PyObject *md_set_job_message_delay(MockDirector *self, PyObject *arg) {
+  double s = PyFloat_AsDouble(arg);
+  if (s == -1.0 && PyErr_Occurred()) return NULL;
+  if (!(s >= 0.0 && s <= 3600.0)) {
+    PyErr_SetString(PyExc_ValueError,
+                    "the delay must be from 0 to 3600 seconds");
+    return NULL;
+  }
+  dm_director_set_job_message_delay(self->dir, (unsigned)(s * 1000.0 + 0.5));
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef md_methods[] = {
     {"close", (PyCFunction)md_close, METH_NOARGS, "End the binding."},
     {"messages", (PyCFunction)md_messages, METH_NOARGS,
      "Messages sent with no job: (kind, type, text, instance, plugin, file, "
      "line)."},
     {"job", (PyCFunction)md_job, METH_VARARGS, "job(name, jobid)"},
+    {"set_job_message_delay", (PyCFunction)md_set_job_message_delay, METH_O,
+     "set_job_message_delay(seconds): make JobMessage callbacks slow."},
     {NULL, NULL, 0, NULL},
 };
 

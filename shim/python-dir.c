@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "binding.h"
+#include "textfmt.h"
 
 #ifndef BAREOSDIR_PYTHON_EXE
 #define BAREOSDIR_PYTHON_EXE "/usr/bin/python3"
@@ -102,13 +103,20 @@ static void find_paths(void) {
   g_shim.shim_dir[0] = '\0';
   if (dladdr((void *)loadPlugin, &info) && info.dli_fname != NULL) {
     char tmp[sizeof g_shim.shim_dir];
-    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
-    snprintf(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s", dirname(tmp));
-    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
-    snprintf(g_shim.name, sizeof g_shim.name, "%s", basename(tmp));
-    size_t n = strlen(g_shim.name);
-    if (n > 3 && strcmp(g_shim.name + n - 3, ".so") == 0)
-      g_shim.name[n - 3] = '\0';
+    /* A path too long for the buffer is no path at all. */
+    if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) != 0 ||
+        bd_fmt_whole(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s",
+                     dirname(tmp)) != 0)
+      g_shim.shim_dir[0] = '\0';
+    if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) == 0 &&
+        bd_fmt_whole(g_shim.name, sizeof g_shim.name, "%s", basename(tmp)) ==
+            0) {
+      size_t n = strlen(g_shim.name);
+      if (n > 3 && strcmp(g_shim.name + n - 3, ".so") == 0)
+        g_shim.name[n - 3] = '\0';
+    } else {
+      g_shim.name[0] = '\0';
+    }
   }
   free(g_shim.extra_path);
   size_t cap = 1024, len = 0;
@@ -118,8 +126,10 @@ static void find_paths(void) {
     return;
   }
   char file[4200];
-  snprintf(file, sizeof file, "%s/%s", g_shim.shim_dir, PATH_FILE);
-  FILE *f = fopen(file, "r");
+  FILE *f = bd_fmt_whole(file, sizeof file, "%s/%s", g_shim.shim_dir,
+                         PATH_FILE) == 0 && g_shim.shim_dir[0] != '\0'
+                ? fopen(file, "r")
+                : NULL;
   char line[4096];
   while (f != NULL && fgets(line, sizeof line, f) != NULL) {
     char *s = line + strspn(line, " \t");
@@ -189,9 +199,9 @@ static int start_python(char *err, size_t errlen) {
   if (PyStatus_Exception(status)) goto fail;
   return 0;
 fail:
-  snprintf(err, errlen, "%s: cannot start Python %s (%s): %s", shim_name(),
-           BAREOSDIR_PYTHON_EXE, PY_VERSION,
-           status.err_msg ? status.err_msg : "unknown error");
+  bd_fmt(err, errlen, "%s: cannot start Python %s (%s): %s", shim_name(),
+         BAREOSDIR_PYTHON_EXE, PY_VERSION,
+         status.err_msg ? status.err_msg : "unknown error");
   return -1;
 }
 
@@ -203,7 +213,7 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   PyObject *dir = NULL, *mod = NULL, *cap = NULL, *res = NULL, *hostio = NULL;
   if (sys_path == NULL) {
-    snprintf(err, errlen, "%s: sys.path is missing", shim_name());
+    bd_fmt(err, errlen, "%s: sys.path is missing", shim_name());
     return NULL;
   }
   if (g_shim.started_python) {
@@ -227,11 +237,11 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   result = PyCapsule_GetPointer(res, BD_PLUGIN_CAPSULE);
   if (result == NULL) goto fail;
   if (result->size != sizeof *result) {
-    snprintf(err, errlen,
-             "%s: the bareosdir extension found does not match this %s.so "
-             "(binding size %u, expected %zu): install both from the same "
-             "build",
-             shim_name(), shim_name(), result->size, sizeof *result);
+    bd_fmt(err, errlen,
+           "%s: the bareosdir extension found does not match this %s.so "
+           "(binding size %u, expected %zu): install both from the same "
+           "build",
+           shim_name(), shim_name(), result->size, sizeof *result);
     result = NULL;
     goto done;
   }
@@ -245,21 +255,27 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyErr_Clear();
   goto done;
 fail: {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *value = PyErr_GetRaisedException(); /* new */
+  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
+  PyObject *tb = NULL;
+#else
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+#endif
   PyObject *s = value ? PyObject_Str(value) : NULL;
   PyObject *p = PyObject_Repr(sys_path);
   const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
   const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
-  snprintf(err, errlen,
-           "%s: cannot load the bareosdir package with Python %s "
-           "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
-           "%s.so (cmake --install), or list the directory that "
-           "holds it in %s/%s or in BAREOSDIR_PATH",
-           shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION,
-           type ? ((PyTypeObject *)type)->tp_name : "error",
-           es ? es : "(no details)", ps ? ps : "?", shim_name(), g_shim.shim_dir,
-           PATH_FILE);
+  bd_fmt(err, errlen,
+         "%s: cannot load the bareosdir package with Python %s "
+         "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
+         "%s.so (cmake --install), or list the directory that "
+         "holds it in %s/%s or in BAREOSDIR_PATH",
+         shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION,
+         type ? ((PyTypeObject *)type)->tp_name : "error",
+         es ? es : "(no details)", ps ? ps : "?", shim_name(), g_shim.shim_dir,
+         PATH_FILE);
   Py_XDECREF(s);
   Py_XDECREF(p);
   Py_XDECREF(type);

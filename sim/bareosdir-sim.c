@@ -24,8 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "director_model.h"
+#include "textfmt.h"
 
 #define PLUGIN_SUFFIX "-dir.so"
 #define EXIT_FAILED 1
@@ -75,6 +77,9 @@ static struct {
   unsigned long next_jobid;
   /* Director-level (JobId 0 or unknown JobId) message counts. */
   int dir_fatal, dir_errors;
+  int catalog_mode; /* --catalog: replay the catalog's jobs (catalog.c) */
+  int simulated_only; /* an option that sets simulated jobs' values */
+  cat_filters cat;
   pthread_mutex_t out_lock; /* output lines and the counters above */
   pthread_mutex_t pool_lock;
 } sim = {
@@ -172,14 +177,14 @@ static void log_job_message(uint32_t jobid, int type, const char *text)
   else
     count_locked(&sim.dir_fatal, &sim.dir_errors, NULL, type);
   if (ends) {
-    snprintf(head, sizeof head, "%s %s\n", sim.dir_name, ends);
+    bd_fmt(head, sizeof head, "%s %s\n", sim.dir_name, ends);
     fputs(head, stdout);
   }
   if (jobid)
-    snprintf(head, sizeof head, "%s JobId %u: %s", sim.dir_name,
-             (unsigned)jobid, type_prefix(type));
+    bd_fmt(head, sizeof head, "%s JobId %u: %s", sim.dir_name,
+           (unsigned)jobid, type_prefix(type));
   else
-    snprintf(head, sizeof head, "%s: %s", sim.dir_name, type_prefix(type));
+    bd_fmt(head, sizeof head, "%s: %s", sim.dir_name, type_prefix(type));
   put_locked(stdout, head, text);
   if (ends)
     fprintf(stderr,
@@ -195,8 +200,8 @@ static void log_debug(uint32_t jobid, int level, const char *file, int line,
   char head[600];
 
   if (level > sim.debug_level) return;
-  snprintf(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
-           base_name(file), line, (unsigned)jobid);
+  bd_fmt(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
+         base_name(file), line, (unsigned)jobid);
   pthread_mutex_lock(&sim.out_lock);
   put_locked(stderr, head, text);
   pthread_mutex_unlock(&sim.out_lock);
@@ -209,7 +214,7 @@ static void dir_message(int type, const char *fmt, ...)
   char text[2048];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  bd_vfmt(text, sizeof text, fmt, ap);
   va_end(ap);
   log_job_message(0, type, text);
 }
@@ -222,7 +227,7 @@ static void sim_debug(int level, int line, const char *fmt, ...)
   va_list ap;
   if (level > sim.debug_level) return;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  bd_vfmt(text, sizeof text, fmt, ap);
   va_end(ap);
   log_debug(0, level, __FILE__, line, text);
 }
@@ -239,7 +244,7 @@ static void message_sink(void *arg, const dm_message *m)
   (void)arg;
   /* What the model itself says about a job starts "JobId N: ". */
   if (!m->plugin && m->jobid) {
-    n = (size_t)snprintf(own, sizeof own, "JobId %u: ", (unsigned)m->jobid);
+    n = bd_fmt(own, sizeof own, "JobId %u: ", (unsigned)m->jobid);
     if (strncmp(text, own, n) == 0) text += n;
   }
   if (m->kind == DM_MSG_DEBUG)
@@ -543,7 +548,7 @@ static void run_job(uint32_t jobid)
   }
   r->created = 1;
   if (dm_job_get_str(run.job, bDirVarJobName, r->name, sizeof r->name) != 0)
-    snprintf(r->name, sizeof r->name, "%s", sim.job_res->name);
+    bd_fmt(r->name, sizeof r->name, "%s", sim.job_res->name);
   set_job_values(run.job);
 
   dm_job_new_plugins(run.job);
@@ -615,7 +620,7 @@ static unsigned long summarize(void)
     if (!ok) {
       bad++;
       if (!r->created) {
-        snprintf(why, sizeof why, " (not created)");
+        bd_fmt(why, sizeof why, " (not created)");
       } else {
         const char *reasons[4];
         size_t n = 0, len = 0;
@@ -624,10 +629,9 @@ static unsigned long summarize(void)
         if (r->fatal) reasons[n++] = "fatal error messages";
         if (r->errors) reasons[n++] = "error messages";
         if (r->options_rejected) reasons[n++] = "plugin options rejected";
-        for (size_t k = 0; k < n && len < sizeof why; k++)
-          len += (size_t)snprintf(why + len, sizeof why - len, "%s%s%s",
-                                  k ? ", " : " (", reasons[k],
-                                  k + 1 == n ? ")" : "");
+        for (size_t k = 0; k < n; k++)
+          bd_fmt_at(why, sizeof why, &len, "%s%s%s", k ? ", " : " (",
+                    reasons[k], k + 1 == n ? ")" : "");
       }
     }
     printf("%s: JobId %lu (%s): %s%s, status %c, JobEnd %s, %d fatal, %d "
@@ -652,6 +656,7 @@ static void usage(FILE *f)
 {
   fprintf(f,
           "usage: %s -c CONFIG -j JOBNAME [options]\n"
+          "       %s -c CONFIG --catalog[=NAME] [filters] [options]\n"
           "\n"
           "Loads the director plugins of a Bareos Director configuration as\n"
           "bareos-dir does and runs jobs of one Job resource through them.\n"
@@ -671,11 +676,26 @@ static void usage(FILE *f)
           "                        BAREOSDIR_SIM_RTLD_LOCAL=1)\n"
           "  -h, --help            this text\n"
           "\n"
+          "Replaying the jobs of the catalog (the first Catalog resource, or\n"
+          "NAME) in JobId order, each with its Job's Dir Plugin Options now:\n"
+          "      --catalog[=NAME]  read the jobs from the catalog, read-only\n"
+          "      --since WHEN      StartTime from WHEN on: an age (24h, 30m,\n"
+          "                        7d, 2w) or a date YYYY-MM-DD [HH:MM[:SS]]\n"
+          "  -j, --job NAME        only jobs of this name\n"
+          "      --jobid N|A-B     only these JobIds (A-, -B: open ranges)\n"
+          "      --job-status LETTERS  only jobs with these JobStatus letters\n"
+          "      --limit N         at most N jobs\n"
+          "      --json            the job log and summary as one JSON document\n"
+          "      --connect-timeout S, --query-timeout S  (default 10, 60)\n"
+          "  -o lines apply to every job, also to those whose Job resource is\n"
+          "  gone (skipped without -o).\n"
+          "\n"
           "Exit status: 0 when every job ended without fatal or error\n"
           "messages and every JobEnd answered bRC_OK (and the Director\n"
           "logged no errors of its own), 1 otherwise, 2 for usage or\n"
-          "configuration errors.\n",
-          sim.prog);
+          "configuration errors (and, with --catalog, when the catalog cannot\n"
+          "be read).\n",
+          sim.prog, sim.prog);
 }
 
 static int parse_count(const char *opt, const char *text, unsigned long min,
@@ -696,7 +716,8 @@ static int parse_count(const char *opt, const char *text, unsigned long min,
 
 static int parse_args(int argc, char **argv)
 {
-  enum { OPT_LEVEL = 256, OPT_STATUS, OPT_JOBS, OPT_CONCURRENT, OPT_LOCAL };
+  enum { OPT_LEVEL = 256, OPT_STATUS, OPT_JOBS, OPT_CONCURRENT, OPT_LOCAL,
+         OPT_CATALOG, OPT_CAT_FILTER, OPT_JSON };
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
       {"job", required_argument, NULL, 'j'},
@@ -708,13 +729,27 @@ static int parse_args(int argc, char **argv)
       {"jobs", required_argument, NULL, OPT_JOBS},
       {"concurrent", required_argument, NULL, OPT_CONCURRENT},
       {"dlopen-local", no_argument, NULL, OPT_LOCAL},
+      {"catalog", optional_argument, NULL, OPT_CATALOG},
+      {"json", no_argument, NULL, OPT_JSON},
+      /* catalog.c reads these by name */
+      {"since", required_argument, NULL, OPT_CAT_FILTER},
+      {"jobid", required_argument, NULL, OPT_CAT_FILTER},
+      {"job-status", required_argument, NULL, OPT_CAT_FILTER},
+      {"limit", required_argument, NULL, OPT_CAT_FILTER},
+      {"connect-timeout", required_argument, NULL, OPT_CAT_FILTER},
+      {"query-timeout", required_argument, NULL, OPT_CAT_FILTER},
       {NULL, 0, NULL, 0}};
+  char err[512];
+  int idx = 0;
   const char *env = getenv("BAREOSDIR_SIM_RTLD_LOCAL");
   unsigned long v;
   int c;
 
   if (env && *env && strcmp(env, "0") != 0) sim.rtld_local = 1;
-  while ((c = getopt_long(argc, argv, "c:j:o:d:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "c:j:o:d:h", longopts, &idx)) != -1) {
+    if (c == OPT_LEVEL || c == OPT_STATUS || c == OPT_JOBS ||
+        c == OPT_CONCURRENT)
+      sim.simulated_only = 1;
     switch (c) {
       case 'c':
         sim.config_path = optarg;
@@ -767,6 +802,21 @@ static int parse_args(int argc, char **argv)
       case OPT_LOCAL:
         sim.rtld_local = 1;
         break;
+      case OPT_CATALOG:
+        sim.catalog_mode = 1;
+        sim.cat.catalog = optarg;
+        break;
+      case OPT_JSON:
+        sim.cat.json = 1;
+        break;
+      case OPT_CAT_FILTER:
+        if (cat_option(&sim.cat, longopts[idx].name, optarg, err,
+                       sizeof err)) {
+          fprintf(stderr, "%s: %s\n", sim.prog, err);
+          return -1;
+        }
+        sim.catalog_mode |= 2; /* refused below without --catalog */
+        break;
       default:
         usage(stderr);
         return -1;
@@ -775,6 +825,26 @@ static int parse_args(int argc, char **argv)
   if (optind < argc) {
     fprintf(stderr, "%s: unexpected argument \"%s\"\n", sim.prog, argv[optind]);
     return -1;
+  }
+  if (sim.catalog_mode || sim.cat.json) {
+    if (!(sim.catalog_mode & 1)) { /* a filter or --json alone */
+      fprintf(stderr, "%s: --since, --jobid, --job-status, --limit, --json "
+                      "and the timeouts go with --catalog\n", sim.prog);
+      return -1;
+    }
+    if (sim.simulated_only) {
+      fprintf(stderr, "%s: --level, --status, --jobs and --concurrent set "
+                      "simulated jobs' values; --catalog replays the "
+                      "catalog's (select with --job-status, --limit)\n",
+              sim.prog);
+      return -1;
+    }
+    sim.cat.job_name = sim.job_name;
+    if (!sim.config_path) {
+      fprintf(stderr, "%s: -c CONFIG is required (see --help)\n", sim.prog);
+      return -1;
+    }
+    return 0;
   }
   if (!sim.config_path || !sim.job_name) {
     fprintf(stderr, "%s: -c CONFIG and -j JOBNAME are required (see --help)\n",
@@ -788,6 +858,38 @@ static void list_jobs(FILE *f)
 {
   for (size_t i = 0; i < sim.cfg->jobs_count; i++)
     fprintf(f, "%s\"%s\"", i ? ", " : "", sim.cfg->jobs[i].name);
+}
+
+/* --catalog: connect first (a bad catalog fails before Python starts). */
+static int replay_catalog(void)
+{
+  char err[1024];
+  cat_host host;
+  cat_session *s = cat_open(sim.cfg, &sim.cat, err, sizeof err);
+  int rc;
+
+  if (!s) {
+    fprintf(stderr, "%s: %s\n", sim.prog, err);
+    bd_config_free(sim.cfg);
+    return EXIT_USAGE;
+  }
+  sim.dir = dm_director_new(sim.cfg->director_name, sim.cfg->plugin_dir);
+  if (!sim.dir) {
+    fprintf(stderr, "%s: out of memory\n", sim.prog);
+    return EXIT_FAILED;
+  }
+  sim.dir_name = dm_director_name(sim.dir);
+  host = (cat_host){sim.prog, sim.cfg, sim.dir, sim.options, sim.noptions,
+                    message_sink, NULL};
+  cat_attach(s, &host);
+  load_plugins();
+  rc = cat_replay(s);
+  unload_plugins();
+  dm_director_free(sim.dir);
+  cat_close(s);
+  bd_config_free(sim.cfg);
+  free(sim.options);
+  return rc;
 }
 
 int main(int argc, char **argv)
@@ -810,6 +912,7 @@ int main(int argc, char **argv)
     bd_config_free(sim.cfg);
     return EXIT_USAGE;
   }
+  if (sim.catalog_mode & 1) return replay_catalog();
   sim.job_res = bd_config_find_job(sim.cfg, sim.job_name);
   if (!sim.job_res) {
     fprintf(stderr, "%s: %s: no Job resource named \"%s\" (Jobs: ", sim.prog,

@@ -15,11 +15,13 @@
 #endif
 
 #include "config.h"
+#include "textfmt.h"
 
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,7 @@ enum { T_EOF, T_EOL, T_LBRACE, T_RBRACE, T_EQ, T_COMMA, T_KEY, T_STR, T_WORD,
        T_ERR };
 enum { MODE_KEY, MODE_VALUE };
 
-enum { RES_OTHER, RES_DIRECTOR, RES_JOB, RES_JOBDEFS };
+enum { RES_OTHER, RES_DIRECTOR, RES_JOB, RES_JOBDEFS, RES_CATALOG };
 
 typedef struct resname {
   char *type; /* normalised */
@@ -100,6 +102,7 @@ typedef struct resource {
   int line;
   char *name;
   bd_config_job job;
+  bd_config_catalog cat;
 } resource;
 
 static int parse_block(parser *p, resource *res, const char *what,
@@ -197,7 +200,7 @@ static void quote_short(char *out, size_t outlen, const char *s)
       out[o++] = '\\';
       out[o++] = (char)c;
     } else if (c < 0x20 || c == 0x7f) {
-      o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+      bd_fmt_at(out, outlen, &o, "\\x%02x", c);
     } else {
       out[o++] = (char)c;
     }
@@ -231,14 +234,14 @@ static void fail_at(parser *p, const char *file, int line, const char *fmt,
   if (p->failed) return;
   p->failed = 1;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  bd_vfmt(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (p->errlen) {
     if (file)
-      snprintf(p->err, p->errlen, "%s:%d: %s", display_path(p, file), line,
-               msg);
+      bd_fmt(p->err, p->errlen, "%s:%d: %s", display_path(p, file), line,
+             msg);
     else
-      snprintf(p->err, p->errlen, "%s", msg);
+      bd_fmt(p->err, p->errlen, "%s", msg);
   }
 }
 
@@ -251,16 +254,14 @@ static void warn_at(parser *p, const char *file, int line, const char *fmt,
 {
   char msg[512], *full;
   va_list ap;
-  int n;
   bd_config *cfg = p->cfg;
   char **nv;
 
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  bd_vfmt(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  n = snprintf(NULL, 0, "%s:%d: %s", display_path(p, file), line, msg);
-  if (n < 0 || !(full = malloc((size_t)n + 1))) return;
-  snprintf(full, (size_t)n + 1, "%s:%d: %s", display_path(p, file), line, msg);
+  full = bd_afmt(0, NULL, "%s:%d: %s", display_path(p, file), line, msg);
+  if (!full) return;
   nv = realloc(cfg->warnings, (cfg->warnings_count + 1) * sizeof *nv);
   if (!nv) {
     free(full);
@@ -838,11 +839,11 @@ static const char *describe(parser *p, int t, char *buf, size_t len)
       return "','";
     case T_STR:
       quote_short(q, sizeof q, p->tok.p);
-      snprintf(buf, len, "the quoted string %s", q);
+      bd_fmt(buf, len, "the quoted string %s", q);
       return buf;
     default:
       quote_short(q, sizeof q, p->tok.p ? p->tok.p : "");
-      snprintf(buf, len, "%s", q);
+      bd_fmt(buf, len, "%s", q);
       return buf;
   }
 }
@@ -999,13 +1000,77 @@ static int key_is_read(const resource *res, const char *key)
   static const char *const job_keys[] = {
       "name",    "type",    "level",   "client",          "pool",
       "storage", "priority", "jobdefs", "dirpluginoptions", NULL};
+  /* Catalog directives and their aliases (bareos-dir's cat_items). */
+  static const char *const cat_keys[] = {
+      "name",   "dbname",  "dbuser",    "user",   "dbpassword", "password",
+      "dbaddress", "address", "dbport", "port",   "dbsocket",   "socket",
+      NULL};
   const char *const *keys;
 
   if (!res || res->kind == RES_OTHER) return strcmp(key, "name") == 0;
-  keys = res->kind == RES_DIRECTOR ? dir_keys : job_keys;
+  keys = res->kind == RES_DIRECTOR  ? dir_keys
+         : res->kind == RES_CATALOG ? cat_keys
+                                    : job_keys;
   for (; *keys; keys++)
     if (strcmp(key, *keys) == 0) return 1;
   return 0;
+}
+
+/* A Catalog directive; `key` is lower-cased without blanks, so "DB Name",
+ * "DbName" and "dbname" are one. */
+static int apply_catalog_key(parser *p, bd_config_catalog *c, const char *key,
+                             const char *key_text, const char *first,
+                             const char *file, int line)
+{
+  static const struct {
+    const char *key;
+    size_t off;
+  } strs[] = {
+      {"dbname", offsetof(bd_config_catalog, db_name)},
+      {"dbuser", offsetof(bd_config_catalog, db_user)},
+      {"user", offsetof(bd_config_catalog, db_user)},
+      {"dbpassword", offsetof(bd_config_catalog, db_password)},
+      {"password", offsetof(bd_config_catalog, db_password)},
+      {"dbaddress", offsetof(bd_config_catalog, db_address)},
+      {"address", offsetof(bd_config_catalog, db_address)},
+      {"dbsocket", offsetof(bd_config_catalog, db_socket)},
+      {"socket", offsetof(bd_config_catalog, db_socket)},
+  };
+  char q[96];
+
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (strcmp(key, strs[i].key) == 0)
+      return set_str(p, (char **)((char *)c + strs[i].off), first);
+  if (strcmp(key, "dbport") == 0 || strcmp(key, "port") == 0) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(first, &end, 10);
+    if (!is_digit((unsigned char)first[0]) || *end || errno || v < 1 ||
+        v > 65535) {
+      quote_short(q, sizeof q, first);
+      fail_at(p, file, line,
+              "expected a TCP port number (1 to 65535) after \"%s =\", got "
+              "%s",
+              key_text, q);
+      return -1;
+    }
+    c->db_port = v;
+  }
+  return 0;
+}
+
+static void catalog_clear(bd_config_catalog *c)
+{
+  free(c->name);
+  free(c->file);
+  free(c->db_name);
+  free(c->db_user);
+  if (c->db_password) memset(c->db_password, 0, strlen(c->db_password));
+  free(c->db_password);
+  free(c->db_address);
+  free(c->db_socket);
+  memset(c, 0, sizeof *c);
 }
 
 static int apply_key(parser *p, resource *res, const char *key,
@@ -1047,6 +1112,9 @@ static int apply_key(parser *p, resource *res, const char *key,
     }
     return 0;
   }
+  if (res->kind == RES_CATALOG) return apply_catalog_key(p, &res->cat, key,
+                                                         key_text, first,
+                                                         file, line);
   if (res->kind != RES_JOB && res->kind != RES_JOBDEFS) return 0;
 
   if (strcmp(key, "type") == 0) {
@@ -1279,6 +1347,7 @@ static int classify(const char *type_norm)
   if (strcmp(type_norm, "director") == 0) return RES_DIRECTOR;
   if (strcmp(type_norm, "job") == 0) return RES_JOB;
   if (strcmp(type_norm, "jobdefs") == 0) return RES_JOBDEFS;
+  if (strcmp(type_norm, "catalog") == 0) return RES_CATALOG;
   return RES_OTHER;
 }
 
@@ -1377,6 +1446,29 @@ static int store_job(parser *p, resource *r)
   return 0;
 }
 
+static int store_catalog(parser *p, resource *r)
+{
+  bd_config *cfg = p->cfg;
+  bd_config_catalog *nv =
+      realloc(cfg->catalogs, (cfg->catalogs_count + 1) * sizeof *nv);
+
+  if (!nv) {
+    fail_oom(p);
+    return -1;
+  }
+  cfg->catalogs = nv;
+  if (!(r->cat.file = strdup(display_path(p, r->file)))) {
+    fail_oom(p);
+    return -1;
+  }
+  r->cat.name = r->name;
+  r->name = NULL;
+  r->cat.line = r->line;
+  nv[cfg->catalogs_count++] = r->cat;
+  memset(&r->cat, 0, sizeof r->cat);
+  return 0;
+}
+
 static int parse_resource(parser *p)
 {
   resource r;
@@ -1429,10 +1521,13 @@ static int parse_resource(parser *p)
     }
   } else if (r.kind == RES_JOB || r.kind == RES_JOBDEFS) {
     if (store_job(p, &r)) goto out;
+  } else if (r.kind == RES_CATALOG) {
+    if (store_catalog(p, &r)) goto out;
   }
   rc = 0;
 out:
   job_clear(&r.job);
+  catalog_clear(&r.cat);
   free(r.name);
   free(r.type_norm);
   free(type_text);
@@ -1641,7 +1736,7 @@ bd_config *bd_config_load(const char *path, char *err, size_t errlen)
 
   if (errlen) err[0] = '\0';
   if (stat(path, &st) != 0) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    bd_fmt(err, errlen, "%s: %s", path, strerror(errno));
     return NULL;
   }
   if (parser_init(&p, path, 0, err, errlen)) goto fail;
@@ -1718,6 +1813,9 @@ void bd_config_free(bd_config *cfg)
   free(cfg->jobs);
   for (size_t i = 0; i < cfg->jobdefs_count; i++) job_clear(&cfg->jobdefs[i]);
   free(cfg->jobdefs);
+  for (size_t i = 0; i < cfg->catalogs_count; i++)
+    catalog_clear(&cfg->catalogs[i]);
+  free(cfg->catalogs);
   for (size_t i = 0; i < cfg->warnings_count; i++) free(cfg->warnings[i]);
   free(cfg->warnings);
   free(cfg);
@@ -1749,4 +1847,22 @@ const bd_config_job *bd_config_find_jobdefs(const bd_config *cfg,
                                             const char *name)
 {
   return cfg ? find_job(cfg->jobdefs, cfg->jobdefs_count, name) : NULL;
+}
+
+const bd_config_catalog *bd_config_find_catalog(const bd_config *cfg,
+                                                const char *name)
+{
+  const bd_config_catalog *found = NULL;
+
+  if (!cfg || cfg->catalogs_count == 0) return NULL;
+  if (!name) return &cfg->catalogs[0];
+  for (size_t i = 0; i < cfg->catalogs_count; i++)
+    if (strcmp(cfg->catalogs[i].name, name) == 0) return &cfg->catalogs[i];
+  for (size_t i = 0; i < cfg->catalogs_count; i++) {
+    if (strcasecmp(cfg->catalogs[i].name, name) == 0) {
+      if (found) return NULL; /* ambiguous */
+      found = &cfg->catalogs[i];
+    }
+  }
+  return found;
 }

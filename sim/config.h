@@ -2,9 +2,10 @@
  * Reading a Bareos Director configuration the way `bareos-dir -c` takes it
  * (a bareos-dir.conf file, or a directory holding bareos-dir.conf or
  * bareos-dir.d/), keeping only what the simulator needs: the Director's
- * name, Plugin Directory and Plugin Names, and the Jobs' and JobDefs' plugin
- * options and job values.  Everything else is parsed and skipped.  No Python
- * and no director model here, so the reader can be tested and fuzzed alone.
+ * name, Plugin Directory and Plugin Names, the Jobs' and JobDefs' plugin
+ * options and job values, and the Catalogs' database connection values.
+ * Everything else is parsed and skipped.  No Python and no director model
+ * here, so the reader can be tested and fuzzed alone.
  */
 #ifndef BAREOSDIR_SIM_CONFIG_H
 #define BAREOSDIR_SIM_CONFIG_H
@@ -35,6 +36,20 @@ typedef struct bd_config_job {
   int resolve_state_; /* internal to the reader */
 } bd_config_job;
 
+/* A Catalog resource: where the Director's catalog database is.  Strings
+ * are NULL when unset; the password is never printed by the reader. */
+typedef struct bd_config_catalog {
+  char *name;
+  char *file;
+  int line;
+  char *db_name;
+  char *db_user;
+  char *db_password;
+  char *db_address;
+  char *db_socket;
+  long db_port; /* 0 when unset */
+} bd_config_catalog;
+
 typedef struct bd_config {
   int has_director;
   char *director_name;
@@ -48,6 +63,8 @@ typedef struct bd_config {
   size_t jobs_count;
   bd_config_job *jobdefs;
   size_t jobdefs_count;
+  bd_config_catalog *catalogs; /* in the order read */
+  size_t catalogs_count;
   /* Things bareos-dir accepts or reads differently: "file:line: text". */
   char **warnings;
   size_t warnings_count;
@@ -89,6 +106,9 @@ const bd_config_job *bd_config_find_jobdefs(const bd_config *cfg,
  * Return the character code, or 0 when unknown.
  */
 int bd_config_level_code(const char *text);
+/* A Catalog by name (as bd_config_find_job), or the first when NULL. */
+const bd_config_catalog *bd_config_find_catalog(const bd_config *cfg,
+                                                const char *name);
 int bd_config_type_code(const char *text);
 
 #endif

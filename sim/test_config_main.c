@@ -10,6 +10,7 @@
  * Exit status 0 when the configuration reads, 1 with ["error", text].
  */
 #include "config.h"
+#include "textfmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ static void dump_job(const char *kind, const bd_config_job *j)
   char code[2] = {0, 0};
   char where[4096];
 
-  snprintf(where, sizeof where, "%s:%d", j->file, j->line);
+  bd_fmt(where, sizeof where, "%s:%d", j->file, j->line);
   line_str(kind, j->name, "defined_at", where);
   if (j->jobdefs) line_str(kind, j->name, "jobdefs", j->jobdefs);
   if (j->type) {
@@ -190,7 +191,7 @@ int main(int argc, char **argv)
   }
   if (cfg->has_director) {
     char where[4096];
-    snprintf(where, sizeof where, "%s:%d", cfg->director_file,
+    bd_fmt(where, sizeof where, "%s:%d", cfg->director_file,
              cfg->director_line);
     line_str("director", cfg->director_name, "defined_at", where);
     if (cfg->plugin_dir)

@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
-pkgs=(gcc make cmake python3 python3-dev python3-venv python3-pip
-      python3-setuptools python3-pytest python3-prometheus-client)
+pkgs=(gcc make cmake pkgconf libpq-dev python3 python3-dev python3-venv
+      python3-pip python3-setuptools python3-pytest python3-prometheus-client)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(nsca prometheus-pushgateway graphite-carbon python3-whisper
-         clang libclang-rt-14-dev valgrind python3-lxml openssl)
+         clang libclang-rt-14-dev valgrind python3-lxml openssl postgresql)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start their daemons; the tests start private ones.
-for svc in nsca prometheus-pushgateway carbon-cache; do
+for svc in nsca prometheus-pushgateway carbon-cache postgresql; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

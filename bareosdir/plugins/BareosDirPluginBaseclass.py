@@ -34,18 +34,20 @@ context first, ``BareosDirPluginBaseclass(context, plugindef)`` and so on.
 The context is not needed here: the ``bareosdir`` functions find the
 instance without it.
 
-Option values whose key looks secret (see `SECRET_WORDS`) are shown as
-``***`` in debug messages.
+Option values of secret keys are shown as ``****`` in debug messages, by
+the host's own rule: a key is secret when it contains, in any case, one of
+`SECRET_WORDS` (password, passwd, pass, pwd, secret, token, key,
+credential, auth).
 """
 
 import time
 
 import bareosdir
+from bareosdir import _bareosdir
 
-# Keys whose values debug output never shows (any of these words, any case).
-# Plain string tests, not re: this module is in every isolated plugin
-# interpreter, and re costs about 0.2 MB in each.
-SECRET_WORDS = ("pass", "secret", "token", "credential", "key")
+# Keys whose values debug output never shows: one definition, the host's
+# (csrc/options.c), so the host's options line and ours agree.
+SECRET_WORDS = _bareosdir._SECRET_WORDS
 
 _EVENT_NAMES = {
     bareosdir.bDirEventJobStart: "JobStart",
@@ -91,8 +93,7 @@ def _split_unescaped(text):
 
 
 def redacted(key, value):
-    lowered = key.lower()
-    return "***" if value and any(w in lowered for w in SECRET_WORDS) else value
+    return "****" if _bareosdir._is_secret_key(key) else value
 
 
 def describe_options(options):

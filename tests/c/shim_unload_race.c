@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "director_model.h"
+#include "textfmt.h"
 
 static dm_job *g_job;
 static int g_rc = -1;
@@ -40,7 +41,8 @@ static double now(void) {
 int main(int argc, char **argv) {
   if (argc != 4) return 2;
   char path[4096], err[256];
-  snprintf(path, sizeof path, "%s/python-dir.so", argv[1]);
+  if (bd_fmt_whole(path, sizeof path, "%s/python-dir.so", argv[1]) != 0)
+    return 2;
   dm_director *dir = dm_director_new("bareos-dir", argv[1]);
   dm_director_set_sink(dir, sink, NULL);
   void *h = dlopen(path, RTLD_LAZY | RTLD_GLOBAL);

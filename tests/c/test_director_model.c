@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "director_model.h"
+#include "textfmt.h"
 
 
 /* The fake plugin. */
@@ -726,7 +727,7 @@ static void sink(void *arg, const dm_message *m) {
   (void)arg;
   pthread_mutex_lock(&sink_lock);
   sink_calls++;
-  snprintf(sink_last, sizeof sink_last, "%s", m->text);
+  bd_fmt(sink_last, sizeof sink_last, "%s", m->text);
   pthread_mutex_unlock(&sink_lock);
 }
 

@@ -207,9 +207,9 @@ static void test_long_input(void) {
   char err[256];
   CHECK(text != NULL && expect != NULL);
   if (text == NULL || expect == NULL) return;
-  strcpy(text, "python:module_name=");
+  memcpy(text, "python:module_name=", 19);
   for (i = 0; i < n; i++) text[19 + i] = (char)('a' + i % 26);
-  strcpy(text + 19 + n, ":k=v");
+  memcpy(text + 19 + n, ":k=v", sizeof ":k=v");
   CHECK(bd_options_parse(text, &o, err, sizeof err) == 0);
   if (o.module_name != NULL) CHECK(strlen(o.module_name) == n);
   CHECK_STR(o.rest, "k=v:");
@@ -221,11 +221,11 @@ static void test_long_input(void) {
   CHECK(strlen(err) < 200 && contains(err, "..."));
 
   /* a long rest is kept whole */
-  strcpy(text, "python:x=");
+  memcpy(text, "python:x=", 9);
   for (i = 0; i < n; i++) text[9 + i] = 'q';
   text[9 + n] = '\0';
   memcpy(expect, text + 7, n + 2);
-  strcpy(expect + n + 2, ":");
+  memcpy(expect + n + 2, ":", sizeof ":");
   CHECK(bd_options_parse(text, &o, err, sizeof err) == 0);
   CHECK_STR(o.rest, expect);
   bd_options_free(&o);
@@ -289,6 +289,18 @@ static void test_mask(void) {
   /* len bounds the key: "keyboard" cut to "ke" is not secret */
   CHECK(!bd_options_key_is_secret("keyboard", 2));
   CHECK(!bd_options_key_is_secret(NULL, 0));
+  /* the whole rule: password passwd pass pwd secret token key credential
+   * auth, anywhere in the key, any case */
+  CHECK(bd_options_key_is_secret("passwd", 6));
+  CHECK(bd_options_key_is_secret("pass", 4));
+  CHECK(bd_options_key_is_secret("db_PWD", 6));
+  CHECK(bd_options_key_is_secret("credentials", 11));
+  CHECK(bd_options_key_is_secret("AuthHeader", 10));
+  CHECK(!bd_options_key_is_secret("user", 4));
+  CHECK(!bd_options_key_is_secret("pas", 3));
+  CHECK_MASK("python:passwd=a:pass=b:pwd=c:credentials=d:auth=e:user=f",
+             "python:passwd=****:pass=****:pwd=****:credentials=****:"
+             "auth=****:user=f");
 }
 
 int main(void) {

@@ -1,7 +1,8 @@
-# The C tests of the parts without Python: the options parser and the
-# director model.  Included by the top-level CMakeLists.txt; each prints
+# The C tests of the parts without Python: the options parser, the
+# director model and the bounded formatter.  Included by the top-level
+# CMakeLists.txt; each prints
 # "N passed, N failed" and exits non-zero on a failure.
-foreach(t test_options test_director_model)
+foreach(t test_options test_director_model test_textfmt)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
   target_link_libraries(${t} PRIVATE bd_core Threads::Threads)
   add_test(NAME c_${t} COMMAND ${t})
