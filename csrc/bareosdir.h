@@ -123,13 +123,14 @@ void bd_ip_add_site_dirs(const char *dirs);
 /* What unloading had to leave behind, for the Director's log. */
 typedef struct bd_ip_leftovers {
   int aside;            /* interpreters whose plugin threads still run */
-  char holders[256];    /* their modules, ", "-separated (may be cut) */
+  char holders[256];    /* their modules, once each, ", "-separated */
   int main_threads;     /* plugin threads in the main interpreter */
   int atexit_skipped;   /* atexit callbacks dropped unrun */
 } bd_ip_leftovers;
-/* Ends what can be ended; 1 when nothing is left over (Python may then be
- * finalized without waiting for any plugin code). GIL not held. */
-int bd_ip_fini(bd_ip_leftovers *left);
+/* Ends what can be ended, giving plugin threads until `deadline`
+ * (monotonic seconds) to finish; 1 when nothing is left over (Python may
+ * then be finalized without waiting for any plugin code). GIL not held. */
+int bd_ip_fini(bd_ip_leftovers *left, double deadline);
 bd_interp *bd_ip_main(void);
 /* Makes a thread state of ip current on this thread, taking the GIL. */
 PyThreadState *bd_ip_enter(bd_interp *ip);

@@ -683,7 +683,14 @@ PyObject *bd_eng_bind(PyObject *module, PyObject *capsule) {
 static double unload_wait_s(void) {
   const char *s = getenv("BAREOSDIR_UNLOAD_WAIT");
   double v = s ? atof(s) : 5.0;
-  return v >= 0 ? v : 5.0;
+  if (!(v >= 0)) v = 5.0; /* negative or not a number */
+  return v < 600 ? v : 600;
+}
+
+static double mono_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* Level 50: what unloading skipped because it could not end safely. */
@@ -707,13 +714,14 @@ int bd_eng_unbind(void) {
   int last = g_eng.binds > 0 && --g_eng.binds == 0;
   pthread_mutex_unlock(&g_eng.lock);
   if (!last) return 0;
-  /* Refuse new calls, then give the ones in progress a bounded time. */
+  /* Refuse new calls, then give the ones in progress, and plugin threads
+   * about to end, BAREOSDIR_UNLOAD_WAIT in all (by the clock: sleeps
+   * overrun under load). */
   atomic_store(&g_eng.closing, 1);
-  int waited_ms = 0, limit_ms = (int)(unload_wait_s() * 1000);
-  while (atomic_load(&g_eng.inflight) > 0 && waited_ms < limit_ms) {
+  double deadline = mono_s() + unload_wait_s();
+  while (atomic_load(&g_eng.inflight) > 0 && mono_s() < deadline) {
     struct timespec d = {0, 1000 * 1000};
     nanosleep(&d, NULL);
-    waited_ms++;
   }
   int clean = atomic_load(&g_eng.inflight) == 0 &&
               atomic_load(&g_eng.instances) == 0;
@@ -727,7 +735,7 @@ int bd_eng_unbind(void) {
       }
     }
     bd_ip_leftovers left;
-    clean = bd_ip_fini(&left);
+    clean = bd_ip_fini(&left, deadline);
     report_leftovers(&left, clean);
   }
   atomic_store(&g_eng.closing, 0);

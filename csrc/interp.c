@@ -54,7 +54,7 @@ struct bd_thread {
   int depth;
 };
 
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x030D0000 && !defined(BD_NO_NUDGE)
 #define BD_NUDGE 1
 #endif
 /* How often a nudger asks, and how long a Director call may hold an
@@ -279,13 +279,6 @@ static PyThreadState *enter_raw(bd_interp *ip) {
 
 /* ---- nudging the GIL holder of another interpreter (see the top) ---- */
 
-/* Under g_rt.lock: whether ip may hold the GIL for long now. */
-static int needs_nudge(bd_interp *ip, double now) {
-  return !ip->nudge_stop &&
-         (ip->has_threads ||
-          (ip->inside > 0 && now - ip->inside_since >= NUDGE_BUSY_S));
-}
-
 static void sleep_s(double s) {
   struct timespec d = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   nanosleep(&d, NULL);
@@ -300,6 +293,14 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg) {
   int rc = pthread_create(t, NULL, fn, arg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return rc;
+}
+
+#ifdef BD_NUDGE
+/* Under g_rt.lock: whether ip may hold the GIL for long now. */
+static int needs_nudge(bd_interp *ip, double now) {
+  return !ip->nudge_stop &&
+         (ip->has_threads ||
+          (ip->inside > 0 && now - ip->inside_since >= NUDGE_BUSY_S));
 }
 
 static void *nudger_main(void *arg) {
@@ -348,6 +349,7 @@ static void nudge_check(bd_interp *ip, double now) {
   }
   pthread_detach(t);
 }
+#endif
 
 static void sweep_aside(void);
 
@@ -960,7 +962,7 @@ int bd_ip_set_aside_count(void) {
   return n;
 }
 
-int bd_ip_fini(bd_ip_leftovers *left) {
+int bd_ip_fini(bd_ip_leftovers *left, double deadline) {
   memset(left, 0, sizeof *left);
   /* Nudgers keep running meanwhile: a plugin thread spinning in any
    * interpreter would otherwise keep every step below from the GIL. */
@@ -975,21 +977,35 @@ int bd_ip_fini(bd_ip_leftovers *left) {
     if (ip == NULL) break;
     if (try_end(ip, 0) != 0) set_aside(ip, ip->holder);
   }
-  sweep_aside();
-  /* Python's finalization would join the main interpreter's non-daemon
-   * threads and wait for the GIL behind daemon ones that never let go;
-   * its atexit callbacks may block: count what would be left. */
-  PyThreadState *ts = enter_raw(&g_rt.main);
-  if (ts == NULL) return 0;
-  left->main_threads = plugin_threads(&g_rt.main);
-  PyEval_SaveThread();
+  /* Plugin threads that end soon (a last send, a join) still may: until
+   * the deadline.  Python's finalization would join the main
+   * interpreter's non-daemon threads and wait for the GIL behind daemon
+   * ones that never let go: count what is left. */
+  for (;;) {
+    sweep_aside();
+    PyThreadState *ts = enter_raw(&g_rt.main);
+    if (ts == NULL) return 0;
+    left->main_threads = plugin_threads(&g_rt.main);
+    PyEval_SaveThread();
+    pthread_mutex_lock(&g_rt.lock);
+    int aside = g_rt.aside_count;
+    pthread_mutex_unlock(&g_rt.lock);
+    if ((aside == 0 && left->main_threads <= 0) || now_s() >= deadline)
+      break;
+    sleep_s(0.02);
+  }
   int nudgers = nudging_stop(0.3);
   pthread_mutex_lock(&g_rt.lock);
   left->aside = g_rt.aside_count;
   size_t len = 0;
   for (bd_interp *ip = g_rt.aside; ip != NULL; ip = ip->next) {
+    const char *h = ip->holder ? ip->holder : "?";
+    int dup = 0;
+    for (bd_interp *o = g_rt.aside; o != ip && !dup; o = o->next)
+      dup = strcmp(o->holder ? o->holder : "?", h) == 0;
+    if (dup) continue;
     if (bd_fmt_at(left->holders, sizeof left->holders, &len, "%s%s",
-                  len ? ", " : "", ip->holder ? ip->holder : "?") != 0)
+                  len ? ", " : "", h) != 0)
       break;
   }
   left->atexit_skipped = g_rt.atexit_skipped;
@@ -1001,7 +1017,7 @@ int bd_ip_fini(bd_ip_leftovers *left) {
    * cached thread states but the current one, which stays with this
    * thread (CPython remembers it as the thread's own); the runtime may be
    * finalized next, or bound again. */
-  ts = enter_raw(&g_rt.main);
+  PyThreadState *ts = enter_raw(&g_rt.main);
   if (ts == NULL) return 0;
   drop_other_tstates(&g_rt.main, ts);
   left->atexit_skipped += clear_atexit();

@@ -182,10 +182,10 @@ def test_unload_is_bounded_whatever_plugins_left(site, what, mode):
                         f"module_name={name}:interpreter={mode}"],
                        name=f"c-{what}-{mode}")
     r, took = run_timing_unload(site, conf, "--jobs", "3", env={
-        "BAREOSDIR_UNLOAD_WAIT": "1", "BAREOSDIR_THREAD_WAIT": "0.1"})
+        "BAREOSDIR_UNLOAD_WAIT": "0.5", "BAREOSDIR_THREAD_WAIT": "0.1"})
     assert r.returncode == 0, r.all_output
     assert "3 of 3 jobs OK" in r.stdout
-    assert took < 2.0, f"unload took {took:.2f} s"
+    assert took < 1.5, f"unload took {took:.2f} s"
     report = next(line for line in r.stderr.splitlines()
                   if "bareosdir: unload:" in line)
     if what == "atexit":
@@ -197,6 +197,19 @@ def test_unload_is_bounded_whatever_plugins_left(site, what, mode):
     else:
         assert "1 interpreter(s) left running with plugin threads " \
                "(modules: leftover)" in report
+
+
+def test_unload_waits_for_threads_about_to_end(site):
+    """Threads that end within BAREOSDIR_UNLOAD_WAIT do not keep Python
+    from being finalized."""
+    name = site.write_plugin("late", LATE.format(late=0.5))
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r, took = run_timing_unload(site, conf, "--jobs", "2", env={
+        "BAREOSDIR_UNLOAD_WAIT": "5", "BAREOSDIR_THREAD_WAIT": "0.02"})
+    assert r.returncode == 0, r.all_output
+    assert "0 interpreter(s) left running" in r.stderr, r.stderr
+    assert "unloaded, finalizing Python" in r.stderr
+    assert took < 6
 
 
 LATE = """
