@@ -327,3 +327,44 @@ def wait_stats_flushed(server, db, timeout=10.0):
             return current
         previous = current
     return previous
+
+
+def run_with_peak_rss(command, env=None, cwd=None, keep=lambda line: False,
+                      timeout=1800):
+    """Runs `command`, returning (exit status, kept stdout lines, last
+    stdout line, peak RSS in KiB). The peak is the process's own VmHWM,
+    sampled while it runs: wait4's ru_maxrss would also count the memory of
+    the Python process that spawned it (Linux keeps the high-water mark of
+    the address space a process had before exec)."""
+    import threading
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    kept, last, peak = [], [b""], [0]
+
+    def sample():
+        try:
+            with open("/proc/%d/status" % proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+
+    def read():
+        for line in proc.stdout:
+            last[0] = line
+            if keep(line):
+                kept.append(line.decode(errors="replace"))
+                del kept[:-50]
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    end = time.monotonic() + timeout
+    while reader.is_alive() and time.monotonic() < end:
+        sample()
+        reader.join(0.05)
+    if reader.is_alive():
+        proc.kill()
+        reader.join()
+    status = proc.wait()
+    return status, kept, last[0].decode(errors="replace"), peak[0]

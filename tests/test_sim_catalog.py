@@ -16,7 +16,7 @@ import pytest
 import catalogdb
 from catalogdb import (JOB_COLUMNS, JOB_LEVELS, JOB_STATUSES, JOB_TYPES,
                        OWNER, OWNER_PASSWORD, READER, READER_PASSWORD,
-                       PostgresServer, job_row, stats_snapshot,
+                       PostgresServer, job_row, run_with_peak_rss,
                        wait_stats_flushed)
 from servers import (MisbehavingServer, NscaServer, Simulator, closed_port,
                      option_line)
@@ -344,6 +344,26 @@ def test_json(csim, pg):
     assert summary["schema_version"] == 2250
 
 
+def test_memory_stays_flat_over_thousands_of_jobs(csim, pg):
+    """Batches, not the whole table: the peak RSS after 12000 jobs is that
+    after 1500 (a leak of 400 bytes a job would show)."""
+    add_jobs(pg, csim.db, [job_row(i, "BackupClient1", status="TEW"[i % 3])
+                           for i in range(1, 12001)])
+    csim.configure(options="python3:module_name=bareos-dir-class-plugin")
+    command = [csim.sim.binary, "-c", csim.sim.workdir, "--catalog"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "PG"))}
+    peaks = []
+    for limit in ("1500", "12000"):
+        status, _, last, peak = run_with_peak_rss(
+            command + ["--limit", limit], env=env, cwd=csim.sim.workdir)
+        assert status == 0, last
+        assert "%s replayed: %s OK" % (limit, limit) in last
+        peaks.append(peak)
+    assert peaks[0] > 0
+    assert peaks[1] - peaks[0] < 4096, peaks
+
+
 # ---- read-only ----------------------------------------------------------
 
 def test_a_select_only_user_suffices_and_nothing_is_written(csim, pg):
@@ -474,6 +494,24 @@ def test_not_a_bareos_catalog(csim, pg):
     assert result.returncode == 2
     assert ("is not a Bareos catalog: it has no Version table"
             in result.stderr)
+
+
+def test_a_user_without_select_rights(csim, pg):
+    pg.psql("REVOKE SELECT ON Version FROM %s" % READER, db=csim.db,
+            user=OWNER, password=OWNER_PASSWORD)
+    csim.configure()
+    result = csim.run()
+    assert result.returncode == 2
+    assert ("cannot read the Version table: permission denied for table "
+            "version (SQLSTATE 42501)" in result.stderr)
+
+
+def test_a_catalog_without_db_name(csim):
+    csim.configure(catalog='Catalog {\n  Name = MyCatalog\n  User = x\n}\n')
+    result = csim.run()
+    assert result.returncode == 2
+    assert re.search(r'MyCatalog\.conf:1: Catalog "MyCatalog" has no DB Name',
+                     result.stderr), result.stderr
 
 
 def test_empty_version_table(csim, pg):
