@@ -108,6 +108,17 @@ def client_bin(name):
     return os.path.join(postgres_bindir(), name)
 
 
+def server_env(**extra):
+    """The environment of PostgreSQL's own programs: without libpq's PG*
+    settings, and without the sanitizer stage's preloaded runtime (meant
+    for our code, not for PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "ASAN_", "UBSAN_"))
+           and k != "LD_PRELOAD"}
+    env.update(extra)
+    return env
+
+
 class PostgresServer:
     """A throw-away PostgreSQL cluster; use as a context manager."""
 
@@ -170,7 +181,7 @@ class PostgresServer:
                                "--auth-host=scram-sha-256", "-E", "UTF8",
                                "--locale=C", "--no-sync"]),
                 check=True, capture_output=True, timeout=120,
-                cwd=self.dir)
+                cwd=self.dir, env=server_env())
         except subprocess.CalledProcessError as error:
             self.stop()
             raise RuntimeError("initdb failed: %s" % error.stderr.decode(
@@ -191,7 +202,7 @@ class PostgresServer:
                         "-c", "track_counts=on"]),
                     stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, cwd=self.dir,
-                    start_new_session=True)
+                    env=server_env(), start_new_session=True)
             if wait_until(lambda: self.proc.poll() is not None
                           or self._ready(), START_TIMEOUT):
                 if self.proc.poll() is None:
@@ -204,7 +215,7 @@ class PostgresServer:
     def _ready(self):
         result = subprocess.run(
             [os.path.join(self.bindir, "pg_isready"), "-q", "-h",
-             "127.0.0.1", "-p", str(self.port)], timeout=10)
+             "127.0.0.1", "-p", str(self.port)], timeout=10, env=server_env())
         return result.returncode == 0
 
     def _kill(self):
@@ -241,8 +252,7 @@ class PostgresServer:
              password=SUPERUSER_PASSWORD, stdin=None, check=True):
         """Runs `sql` (several statements allowed); returns the output rows
         as lists of fields (unaligned, tab-separated)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env["PGPASSWORD"] = password
+        env = server_env(PGPASSWORD=password)
         command = [client_bin("psql"), "-X", "-q", "-A", "-t", "-F", "\t",
                    "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
                    str(self.port), "-U", user, "-d", db, "-c", sql]

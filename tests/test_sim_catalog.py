@@ -382,7 +382,7 @@ def test_a_select_only_user_suffices_and_nothing_is_written(csim, pg):
         [catalogdb.client_bin("psql"), "-X", "-h", "127.0.0.1", "-p",
          str(pg.port), "-U", READER, "-d", csim.db, "-c",
          "DELETE FROM Job"], capture_output=True, text=True,
-        env=dict(PGPASSWORD=READER_PASSWORD, PATH=os.environ["PATH"]),
+        env=catalogdb.server_env(PGPASSWORD=READER_PASSWORD),
         timeout=60)
     assert "permission denied" in denied.stderr
 
@@ -587,8 +587,7 @@ def test_a_value_beyond_64_bits(csim, pg):
 def test_a_locked_job_table_is_bounded_by_the_query_timeout(csim, pg):
     add_jobs(pg, csim.db, [job_row(1, "BackupClient1")])
     csim.configure()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGPASSWORD"] = OWNER_PASSWORD
+    env = catalogdb.server_env(PGPASSWORD=OWNER_PASSWORD)
     locker = subprocess.Popen(
         [catalogdb.client_bin("psql"), "-X", "-q", "-A", "-t", "-h",
          "127.0.0.1", "-p", str(pg.port), "-U", OWNER, "-d", csim.db],
