@@ -880,7 +880,7 @@ static void replay_sink(void *arg, const dm_message *m)
 
 typedef struct job_run {
   dm_job *job;
-  int status;
+  const cat_row *row;
   int jobend_rc;
   int ran_jobend;
 } job_run;
@@ -892,7 +892,19 @@ static int job_failed_status(dm_job *job)
   return st == 'f' || st == 'A';
 }
 
-/* The job's own thread: running, then the catalog's final status, JobEnd. */
+/* What the job had when it ended (the simulator's convention: the SD's
+ * file count is the job's); before that they are 0, as in bareos-dir. */
+static void set_end_values(dm_job *job, const cat_row *r)
+{
+  dm_job_set_int(job, bDirVarJobFiles, r->files);
+  dm_job_set_int(job, bDirVarSDJobFiles, r->files);
+  dm_job_set_int(job, bDirVarJobBytes, r->bytes);
+  dm_job_set_int(job, bDirVarReadBytes, r->readbytes);
+  dm_job_set_int(job, bDirVarJobErrors, r->errors);
+}
+
+/* The job's own thread: running, then the catalog's final status and
+ * counts, JobEnd. */
 static void *job_thread(void *arg)
 {
   job_run *run = arg;
@@ -900,7 +912,8 @@ static void *job_thread(void *arg)
     dm_job_set_int(run->job, bDirVarJobStatus, 'R');
   dm_job_event(run->job, bDirEventJobRun, NULL);
   if (!job_failed_status(run->job))
-    dm_job_set_int(run->job, bDirVarJobStatus, run->status);
+    dm_job_set_int(run->job, bDirVarJobStatus, run->row->status);
+  set_end_values(run->job, run->row);
   run->jobend_rc = dm_job_event(run->job, bDirEventJobEnd, NULL);
   run->ran_jobend = 1;
   return NULL;
@@ -933,10 +946,6 @@ static void set_values(dm_job *job, const cat_row *r,
   dm_job_set_int(job, bDirVarLevel, r->level);
   dm_job_set_str(job, bDirVarClient, r->client);
   dm_job_set_str(job, bDirVarPool, r->pool);
-  dm_job_set_int(job, bDirVarJobFiles, r->files);
-  dm_job_set_int(job, bDirVarJobBytes, r->bytes);
-  dm_job_set_int(job, bDirVarReadBytes, r->readbytes);
-  dm_job_set_int(job, bDirVarJobErrors, r->errors);
   /* What the catalog does not keep comes from the Job resource now. */
   if (res && res->has_priority)
     dm_job_set_int(job, bDirVarPriority, res->priority);
@@ -989,7 +998,7 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
   const bd_config_job *res = bd_config_find_job(h->cfg, r->name);
   char *const *lines = h->noptions ? h->options : NULL;
   size_t nlines = h->noptions;
-  job_run run = {NULL, r->status, bRC_OK, 0};
+  job_run run = {NULL, r, bRC_OK, 0};
   int rejected = 0, failed_calls = 0, fatal, errors, warnings, ok;
   char why[200] = "";
 

@@ -36,13 +36,20 @@ NAMES = [("jobid", V.bDirVarJobId), ("job", V.bDirVarJobName),
          ("client", V.bDirVarClient), ("pool", V.bDirVarPool)]
 
 def load_bareos_plugin(plugindef):
-    bareosdir.RegisterEvents([bareosdir.bDirEventJobEnd])
+    bareosdir.RegisterEvents([bareosdir.bDirEventJobStart,
+                              bareosdir.bDirEventJobEnd])
     return bareosdir.bRC_OK
 
 def parse_plugin_definition(plugindef):
     return bareosdir.bRC_OK
 
 def handle_plugin_event(event):
+    if event == bareosdir.bDirEventJobStart:
+        bareosdir.JobMessage(bareosdir.M_INFO, "start %r" % ([
+            bareosdir.GetValue(var) for var in (
+                V.bDirVarJobFiles, V.bDirVarJobBytes, V.bDirVarReadBytes,
+                V.bDirVarJobErrors, V.bDirVarJobStatus)],))
+        return bareosdir.bRC_OK
     values = {}
     for key, var in NAMES:
         value = bareosdir.GetValue(var)
@@ -209,6 +216,10 @@ def test_every_type_level_and_status_reaches_the_plugin(csim, pg):
     assert sorted(seen) == [r[0] for r in rows]
     for row in rows:
         assert seen[row[0]] == expected_values(row), row
+    # The counts are the job's end values: 0 while it starts, status 'C'.
+    starts = re.findall(r"^bareos-dir JobId \d+: start (.*)$", result.stdout,
+                        re.M)
+    assert starts == ["[0, 0, 0, 0, %d]" % ord("C")] * len(rows)
     # JobId order, and the summary.
     ids = [int(m) for m in re.findall(r"^bareos-dir JobId (\d+): values",
                                       result.stdout, re.M)]
@@ -330,8 +341,8 @@ def test_json(csim, pg):
     jobs = doc["jobs"]
     assert [j["jobid"] for j in jobs] == [1, 2, 3]
     assert jobs[0]["result"] == "ok" and jobs[0]["reason"] is None
-    assert jobs[0]["messages"][0]["type"] == "info"
-    assert jobs[0]["messages"][0]["text"].startswith("values {")
+    assert [m["type"] for m in jobs[0]["messages"]] == ["info", "info"]
+    assert jobs[0]["messages"][1]["text"].startswith("values {")
     assert jobs[1]["result"] == "skipped"
     assert jobs[2]["result"] == "failed"
     assert jobs[2]["client"] == "klïent-二-fd"
