@@ -82,6 +82,16 @@ def director():
         yield d
 
 
+def test_the_extension_under_test_is_the_build_under_test():
+    """Under the sanitizer stage (PYTHONPATH=build-asan/plugins) these tests
+    must run the sanitized extension, not the checkout's own copy."""
+    from bareosdir import _bareosdir
+    first = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if first:
+        assert Path(_bareosdir.__file__).resolve().is_relative_to(
+            Path(first).resolve()), (_bareosdir.__file__, first)
+
+
 # ---- point 1: long module names through every reporting path ----
 
 @pytest.mark.parametrize("n", LENGTHS + LONG_LENGTHS)
