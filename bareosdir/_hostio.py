@@ -10,13 +10,17 @@ there.  The mapping (documented in the README):
   debug level 200; ``warnings`` then go through logging -> M_WARNING;
 * without logging, ``warnings`` are written to stderr -> M_WARNING.
 
-With no job context (a thread the plugin left running after its job) the
-text goes to the Director's log (a message with no job).  With no Director
+Output belongs to the instance whose code wrote it (_bareosdir._current,
+and thread_excepthook for a thread's uncaught exception); text without a
+final newline is kept per instance until its call or job ends.  With no
+job context (a thread the plugin left running after its job) the text
+goes to the Director's log (a message with no job).  With no Director
 at all it goes to the process's original stderr.
 """
 
 from __future__ import annotations
 
+import _thread
 import io
 import sys
 
@@ -26,23 +30,42 @@ STDOUT_DEBUG_LEVEL = 100
 LOG_DEBUG_LEVEL = 200
 
 
-def _send(is_job: bool, kind: int, text: str) -> None:
-    if not _bareosdir._message(is_job, kind, text):
+#: Text without a newline kept per instance at most; longer goes out as is.
+MAX_PENDING = 64 * 1024
+
+_UNSET = object()
+_streams: list["DirectorStream"] = []
+# Thread id -> token, while thread_excepthook reports for a known instance.
+_forced: dict[int, object] = {}
+
+
+def _send(is_job: bool, kind: int, text: str, token: object = None) -> None:
+    if not _bareosdir._message(is_job, kind, text, token):
         try:
             sys.__stderr__.write(text if text.endswith("\n") else text + "\n")
         except Exception:  # the process's stderr may be closed as well
             pass
 
 
+def _token() -> object:
+    """Which instance output written now belongs to (see _bareosdir._current)."""
+    token = _forced.get(_thread.get_ident(), _UNSET) if _forced else _UNSET
+    return _bareosdir._current() if token is _UNSET else token
+
+
 class DirectorStream(io.TextIOBase):
-    """A text stream whose complete lines become Director messages."""
+    """A text stream whose complete lines become Director messages.  Text
+    without a newline is kept per instance and sent when that instance's
+    dispatch or job ends (the engine calls flush_instance), so it never
+    starts another job's message."""
 
     def __init__(self, name: str, is_job: bool, kind: int) -> None:
         super().__init__()
         self.name = name
         self._is_job = is_job
         self._kind = kind
-        self._pending = ""
+        self._pending: dict[object, str] = {}
+        _streams.append(self)
 
     def writable(self) -> bool:
         return True
@@ -50,17 +73,68 @@ class DirectorStream(io.TextIOBase):
     def write(self, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        text = self._pending + s
+        token = _token()
+        text = self._pending.pop(token, "") + s
         head, sep, tail = text.rpartition("\n")
-        self._pending = tail
+        if len(tail) > MAX_PENDING:
+            head, sep, tail = text, "\n", ""
+        if tail:
+            self._pending[token] = tail
+            _bareosdir._output_pending()
         if sep:
-            _send(self._is_job, self._kind, head)
+            _send(self._is_job, self._kind, head, token)
         return len(s)
 
     def flush(self) -> None:
-        if self._pending:
-            text, self._pending = self._pending, ""
-            _send(self._is_job, self._kind, text)
+        self.flush_for(_token())
+
+    def flush_for(self, token: object) -> None:
+        text = self._pending.pop(token, None)
+        if text:
+            _send(self._is_job, self._kind, text, token)
+
+
+def flush_instance(token: object) -> bool:
+    """The end of a dispatch or job of the instance `token` names (None: an
+    isolated interpreter's instance): its unfinished lines go out.  True
+    while other instances' text is still kept."""
+    for stream in _streams:
+        stream.flush_for(token)
+    return any(stream._pending for stream in _streams)
+
+
+def flush_all() -> None:
+    """Before an interpreter is reused: whatever is kept goes out."""
+    for stream in _streams:
+        for token in list(stream._pending):
+            stream.flush_for(token)
+
+
+def thread_excepthook(args) -> None:
+    """threading.excepthook: the traceback of a plugin thread's uncaught
+    exception is reported for the instance whose code the thread ran (the
+    outermost frame with a marker), not as output of the threading
+    module."""
+    import threading
+
+    token = None
+    tb = args.exc_traceback
+    while tb is not None:
+        mark = tb.tb_frame.f_globals.get("__bareosdir_instance__", _UNSET)
+        if mark is not _UNSET:
+            token = mark
+            break
+        tb = tb.tb_next
+    if token is None:
+        threading.__excepthook__(args)
+        return
+    ident = _thread.get_ident()
+    _forced[ident] = token
+    try:
+        threading.__excepthook__(args)
+        sys.stderr.flush()
+    finally:
+        _forced.pop(ident, None)
 
 
 def _make_handler(logging):
@@ -96,9 +170,13 @@ def install() -> None:
 
 
 def after_load() -> None:
-    """Called after a plugin module is loaded: when it uses logging, its
-    records get their own message types.  logging is not imported for
+    """Called after a plugin module is loaded: when it uses threading, its
+    threads' uncaught exceptions are reported for it (thread_excepthook);
+    when it uses logging, its records get their own message types.  logging is not imported for
     plugins that do not use it (it costs about 1 MB per interpreter)."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.excepthook is threading.__excepthook__:
+        threading.excepthook = thread_excepthook
     logging = sys.modules.get("logging")
     if logging is None:
         return

@@ -33,6 +33,7 @@ import sys
 _PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)
 _code_cache: dict[str, tuple[int, int, object]] = {}
+_MISSING = object()
 
 
 class CachingSourceLoader(importlib.machinery.SourceFileLoader):
@@ -88,13 +89,50 @@ def _shared_dirs() -> tuple[str, ...]:
 
 
 class Baseline:
-    """What an isolated interpreter looks like before a plugin runs in it."""
+    """What an isolated interpreter looks like before a plugin runs in it,
+    and the reset that hands it on in that state (see the README, "What
+    survives between jobs").  A reset that fails raises: the host then
+    ends the interpreter instead of reusing it."""
+
+    _SYS_HOOKS = ("excepthook", "unraisablehook", "displayhook",
+                  "breakpointhook", "stdin", "stdout", "stderr")
 
     def __init__(self) -> None:
+        import atexit
+        import gc
+
         self.modules = frozenset(sys.modules)
         self.path = list(sys.path)
         self.shared = _shared_dirs()
         self.plugins = os.path.join(_PLUGINS_DIR, "")
+        # The host's modules (bareosdir and its private parts): the objects
+        # and their attributes.
+        self.host = {name: (mod, dict(mod.__dict__))
+                     for name, mod in sys.modules.items()
+                     if name == "bareosdir" or name.startswith("bareosdir.")}
+        ext = sys.modules["bareosdir._bareosdir"]
+        # Kept here: a plugin may delete them from the module.
+        self.restore_dict = ext._restore_dict
+        self.new_epoch = ext._new_epoch
+        self.constants = [(d, dict(d)) for d in
+                          (ext.bRCs, ext.bJobMessageType, ext.bDirVariable,
+                           ext.bwDirVariable, ext.bDirEventType)]
+        self.builtins = dict(builtins.__dict__)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.recursion_limit = sys.getrecursionlimit()
+        self.switch_interval = sys.getswitchinterval()
+        self.int_max_str_digits = sys.get_int_max_str_digits()
+        self.dlopen_flags = sys.getdlopenflags()
+        self.dont_write_bytecode = sys.dont_write_bytecode
+        self.sys_hooks = {name: getattr(sys, name, None)
+                          for name in self._SYS_HOOKS}
+        self.gc = (gc.isenabled(), gc.get_threshold())
+        self.atexit = atexit._ncallbacks()
+        # The warnings module's filters are this list, whether or not
+        # warnings is imported yet.
+        import _warnings
+        self.warnings = list(_warnings.filters)
 
     def _is_plugin_code(self, module) -> bool:
         f = getattr(module, "__file__", None)
@@ -105,14 +143,83 @@ class Baseline:
         return not f.startswith(self.shared)
 
     def reset(self) -> None:
-        """Drops every module loaded since that is not from the standard
-        library or installed packages (the plugin module, the framework,
-        anything from module_path or the plugin directory), restores
-        sys.path and the root logger's handlers: the next instance starts
-        with fresh plugin modules and globals."""
+        """Hands the interpreter on as it was when recorded: the host's
+        modules (in sys.modules and their attributes), the constant dicts,
+        builtins, sys.meta_path, sys.path_hooks, sys.path, the recursion
+        limit and the other sys settings below, the sys hooks and streams,
+        gc settings, warnings filters, trace and profile functions (this
+        thread's here; other threads' at their next call, see
+        _bareosdir's epoch), atexit callbacks (dropped, not run), the root
+        logger's handlers; and drops every module loaded since that is not
+        from the standard library or installed packages (the plugin
+        module, the framework, anything from module_path or the plugin
+        directory): the next instance starts with fresh plugin modules and
+        globals."""
+        import atexit
+        import gc
+
+        # Output a plugin left without a newline goes out now, not at the
+        # start of the next plugin's first line.
+        restore = self.restore_dict
+        hostio = self.host.get("bareosdir._hostio")
+        # Modules loaded since: plugin code, and bareosdir's own (imported
+        # afresh when needed again, so their package attributes match).
+        baseline = self.modules
         for name, module in list(sys.modules.items()):
-            if name not in self.modules and self._is_plugin_code(module):
+            if name not in baseline and (
+                    name.startswith("bareosdir.") or name == "bareosdir"
+                    or self._is_plugin_code(module)):
                 del sys.modules[name]
+        for name, (mod, attrs) in self.host.items():
+            sys.modules[name] = mod
+            restore(mod.__dict__, attrs)
+        if hostio is not None:
+            hostio[0].flush_all()
+        for d, saved in self.constants:
+            restore(d, saved)
+        restore(builtins.__dict__, self.builtins)
+        changed_import = (sys.meta_path != self.meta_path
+                          or sys.path_hooks != self.path_hooks)
+        sys.meta_path[:] = self.meta_path
+        sys.path_hooks[:] = self.path_hooks
+        cache = sys.path_importer_cache
+        if changed_import:
+            cache.clear()
+        else:
+            for key in [k for k, v in cache.items()
+                        if v is not None
+                        and not isinstance(v, importlib.machinery.FileFinder)]:
+                del cache[key]
+        sys.setrecursionlimit(self.recursion_limit)
+        sys.setswitchinterval(self.switch_interval)
+        sys.set_int_max_str_digits(self.int_max_str_digits)
+        sys.setdlopenflags(self.dlopen_flags)
+        sys.dont_write_bytecode = self.dont_write_bytecode
+        for name, value in self.sys_hooks.items():
+            setattr(sys, name, value)
+        sys.settrace(None)
+        sys.setprofile(None)
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading.settrace(None)
+            threading.setprofile(None)
+            threading.excepthook = getattr(
+                hostio[0] if hostio else None, "thread_excepthook",
+                threading.__excepthook__)
+        self.new_epoch()
+        enabled, threshold = self.gc
+        gc.set_threshold(*threshold)
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        if atexit._ncallbacks() != self.atexit:
+            # No API lists them; the host registers none before a plugin
+            # runs (self.atexit is 0), so dropping all drops only plugins'.
+            atexit._clear()
+        import _warnings
+        _warnings.filters[:] = self.warnings
+        _warnings._filters_mutated()
         sys.path[:] = self.path
         logging = sys.modules.get("logging")
         if logging is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import bareosdir
@@ -92,8 +93,14 @@ _FIELDS: dict[str, tuple[int, str]] = {
     "read_bytes": (_V["bDirVarReadBytes"], "i"),
 }
 
+# Level names as bareos-dir's configuration takes them (VirtualFull is 'f';
+# 'V' is InitCatalog).
 _LEVELS = {"full": "F", "incremental": "I", "differential": "D",
-           "virtualfull": "V", "base": "B", "since": "S"}
+           "virtualfull": "f", "base": "B", "since": "S"}
+
+
+_LEVEL_NAMES = ("Full", "Incremental", "Differential", "VirtualFull", "Base",
+                "Since")
 
 
 class Director:
@@ -192,6 +199,12 @@ class Job:
                     if key == "level" and value.lower() in _LEVELS:
                         value = _LEVELS[value.lower()]
                     if len(value) != 1:
+                        if key == "level":
+                            raise ValueError(
+                                f"level must be one character (F, I, D, f, "
+                                f"B, S, ...) or one of "
+                                f"{', '.join(_LEVEL_NAMES)} (any case), "
+                                f"not {value!r}")
                         raise ValueError(f"{key} must be one character, not {value!r}")
                     value = ord(value)
                 self._j.set_int(var, int(value))
@@ -251,11 +264,15 @@ class Job:
         self._j.cancel()
 
     def run(self, options: Iterable[str] = (), status: str = "T",
-            threads: bool = True, **end_values: Any) -> "Job":
+            threads: bool = True, run_time: float = 0.0,
+            **end_values: Any) -> "Job":
         """Runs the whole lifecycle as the Director does: NewPlugins, the
         option strings, JobStart and JobInit on a setup thread; status 'R',
-        JobRun, then ``status`` and ``end_values`` and JobEnd on the job's
+        JobRun, ``run_time`` seconds (plugins time the job with their own
+        clocks), then ``status`` and ``end_values`` and JobEnd on the job's
         thread; freePlugin on a third thread.  Answers are in ``rcs``."""
+        if not 0 <= run_time <= 3600:
+            raise ValueError(f"run_time must be 0 to 3600 seconds, not {run_time!r}")
         options = [options] if isinstance(options, str) else list(options)
         E = bareosdir.bDirEventType
 
@@ -269,6 +286,8 @@ class Job:
         def job() -> None:
             self.set(status="R")
             self.rcs["JobRun"] = self.event(E["bDirEventJobRun"])
+            if run_time:
+                time.sleep(run_time)
             self.set(status=status, **end_values)
             self.rcs["JobEnd"] = self.event(E["bDirEventJobEnd"])
 

@@ -64,10 +64,18 @@ typedef struct bd_modstate {
   PyObject *mock_director_type, *mock_job_type;
   PyObject *legacy_ctx_type;
   PyObject *constdict_type;   /* the type of bRCs, bDirVariable, ... */
+  PyObject *epoch_key;        /* thread-dict key: the epoch last seen */
+  PyObject *epoch;            /* a new object at every reset for reuse */
+  int output_pending;         /* a host stream holds text without newline */
 } bd_modstate;
 
 bd_modstate *bd_mod_state(PyObject *module);
 bd_instance *bd_mod_current(PyObject *module, int raise);
+/* End of a dispatch or job: the instance's unfinished output lines go out
+ * (GIL held, in the instance's interpreter). */
+void bd_mod_flush_output(bd_instance *inst);
+/* A Director thread entered an isolated interpreter (GIL held). */
+void bd_mod_thread_entered(PyObject *api_module);
 /* Sends a message for inst (or with a NULL context) obeying our rules on
  * types, newlines and formats.  GIL held or not: never touches Python. */
 void bd_mod_job_message(const CoreFunctions *core, PluginContext *ctx,

@@ -956,8 +956,8 @@ int dm_job_plugin_options(dm_job *job, const char *options) {
   if (options == NULL || (colon = strchr(options, ':')) == NULL) {
     char *masked = bd_options_mask_secrets(options != NULL ? options : "");
     note_job(job, DM_MSG_JOB, M_ERROR, NULL, 0, __LINE__,
-             format("JobId %u: Illegal DIR plugin options \"%s\" skipped: "
-                    "missing ':' after the plugin name",
+             format("JobId %u: Illegal DIR plugin options encountered, "
+                    "\"%s\" skipping: missing ':' after the plugin name",
                     (unsigned)dm_job_id(job), masked != NULL ? masked : ""));
     free(masked);
     return -1;
@@ -965,8 +965,8 @@ int dm_job_plugin_options(dm_job *job, const char *options) {
   if (scan_instance(colon + 1, &instance, why, sizeof why) != 0) {
     char *masked = bd_options_mask_secrets(options);
     note_job(job, DM_MSG_JOB, M_ERROR, NULL, 0, __LINE__,
-             format("JobId %u: Illegal DIR plugin options \"%s\" skipped: %s "
-                    "(instances are 0 to %d)",
+             format("JobId %u: Illegal DIR plugin options encountered, "
+                    "\"%s\" skipping: %s (instances are 0 to %d)",
                     (unsigned)dm_job_id(job), masked != NULL ? masked : "", why,
                     BD_MAX_INSTANCES - 1));
     free(masked);

@@ -71,6 +71,8 @@ static int enter(bd_instance *inst, bd_entry *e) {
   memset(e, 0, sizeof *e);
   e->ts = bd_ip_enter(inst->interp);
   if (e->ts == NULL) return -1;
+  if (inst->interp_mode == BD_INTERP_ISOLATED && inst->interp->api_module)
+    bd_mod_thread_entered(inst->interp->api_module);
   if (inst->interp_mode == BD_INTERP_MAIN) {
     if (inst->capsule == NULL) {
       inst->capsule = bd_eng_marker(inst); /* new */
@@ -419,12 +421,16 @@ static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
     res = PyObject_CallOneArg(fn, arg);
   }
   Py_DECREF(fn);
-  if (res == NULL)
-    return bd_err_report(inst, describe(buf, sizeof buf, what, event));
+  if (res == NULL) {
+    bRC rc = bd_err_report(inst, describe(buf, sizeof buf, what, event));
+    bd_mod_flush_output(inst);
+    return rc;
+  }
   bRC rc = bd_err_result_fast(res);
   if (rc == (bRC)-1)
     rc = bd_err_result(inst, describe(buf, sizeof buf, what, event), res);
   Py_DECREF(res);
+  bd_mod_flush_output(inst);
   return rc;
 }
 
@@ -647,6 +653,7 @@ static bRC eng_freePlugin(PluginContext *ctx) {
   if (inst->interp != NULL) {
     bd_entry e;
     if (enter(inst, &e) == 0) {
+      bd_mod_flush_output(inst); /* text without a newline: this job's */
       set_owner(inst, NULL);
       if (inst->private_mods != NULL) {
         PyObject *r = PyObject_CallMethod(inst->private_mods, "release", NULL);

@@ -268,6 +268,120 @@ none:
   return NULL;
 }
 
+/* The instance a marker capsule names, if it is still running. */
+static bd_instance *marker_instance(PyObject *cap) {
+  if (cap == NULL || !PyCapsule_CheckExact(cap)) return NULL;
+  bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
+  if (inst == NULL) {
+    PyErr_Clear();
+    return NULL;
+  }
+  return atomic_load(&inst->closing) ? NULL : inst;
+}
+
+/*
+ * interpreter=main, for output the host routes (print, sys.stderr,
+ * logging, warnings): the caller of the host's own code is further up the
+ * stack, so the nearest frame whose module globals carry a marker names
+ * the instance (also on threads the plugin started), else the dispatch in
+ * progress on this thread.  Returns the marker (borrowed) or NULL.
+ */
+static PyObject *current_marker(bd_modstate *st) {
+  PyObject *found = NULL;
+  PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+  Py_XINCREF(f);
+  while (f != NULL) {
+    PyObject *g = PyFrame_GetGlobals(f); /* new */
+    PyObject *cap = g ? PyDict_GetItemWithError(g, st->marker_key) : NULL;
+    Py_XDECREF(g); /* the module keeps the marker alive while its code runs */
+    if (cap != NULL) {
+      found = cap == Py_None ? NULL : cap; /* None: an ended instance */
+      Py_DECREF(f);
+      f = NULL;
+      if (found == NULL) return NULL;
+      break;
+    }
+    PyErr_Clear();
+    PyFrameObject *back = PyFrame_GetBack(f); /* new */
+    Py_DECREF(f);
+    f = back;
+  }
+  if (found == NULL) {
+    PyObject *d = PyThreadState_GetDict(); /* borrowed */
+    found = d ? PyDict_GetItemWithError(d, st->tsd_key) : NULL;
+    PyErr_Clear();
+  }
+  return marker_instance(found) ? found : NULL;
+}
+
+/* _current(): a token for the instance that output written now belongs
+ * to: its marker in main mode, None otherwise (an isolated interpreter's
+ * output always belongs to the instance it serves, if any). */
+static PyObject *mod__current(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_modstate *st = bd_mod_state(m);
+  if (st->owner != NULL) Py_RETURN_NONE;
+  PyObject *marker = current_marker(st); /* borrowed */
+  return Py_NewRef(marker ? marker : Py_None);
+}
+
+/* _output_pending(): a host stream holds text without a newline; the
+ * engine flushes it when the dispatch or the job ends. */
+static PyObject *mod__output_pending(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_mod_state(m)->output_pending = 1;
+  Py_RETURN_NONE;
+}
+
+void bd_mod_flush_output(bd_instance *inst) {
+  if (inst->interp == NULL || inst->interp->api_module == NULL) return;
+  bd_modstate *st = bd_mod_state(inst->interp->api_module);
+  if (!st->output_pending) return;
+  st->output_pending = 0;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
+  PyObject *r = hostio ? PyObject_CallMethod(
+                             hostio, "flush_instance", "O",
+                             inst->capsule ? inst->capsule : Py_None)
+                       : NULL; /* new */
+  /* Other instances of the main interpreter may still hold text. */
+  if (r == NULL || PyObject_IsTrue(r) != 0) st->output_pending = 1;
+  Py_XDECREF(r);
+  Py_XDECREF(hostio);
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+}
+
+/*
+ * Trace and profile functions belong to a thread state, and ours are
+ * cached per (OS thread, interpreter): one a plugin set would trace the
+ * next plugin that gets the interpreter on that thread.  The reset for
+ * reuse starts a new epoch (_new_epoch); the first time a thread enters
+ * in a new epoch, its trace and profile functions are cleared.
+ */
+static PyObject *mod__new_epoch(PyObject *m, PyObject *unused) {
+  (void)unused;
+  bd_modstate *st = bd_mod_state(m);
+  PyObject *epoch = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+  if (epoch == NULL) return NULL;
+  Py_XSETREF(st->epoch, epoch);
+  Py_RETURN_NONE;
+}
+
+void bd_mod_thread_entered(PyObject *api_module) {
+  bd_modstate *st = bd_mod_state(api_module);
+  if (st->epoch == NULL) return; /* never reset: nothing to clear */
+  PyObject *d = PyThreadState_GetDict(); /* borrowed */
+  if (d == NULL) return;
+  PyObject *seen = PyDict_GetItemWithError(d, st->epoch_key); /* borrowed */
+  if (seen == st->epoch) return;
+  PyErr_Clear();
+  PyEval_SetTrace(NULL, NULL);
+  PyEval_SetProfile(NULL, NULL);
+  if (PyDict_SetItem(d, st->epoch_key, st->epoch) < 0) PyErr_Clear();
+}
+
 /* ---- messages: our rules on types, newlines and formats ---- */
 
 /* Copies text, escaping NUL bytes as "\0" and ending with exactly one
@@ -671,16 +785,26 @@ static PyObject *mod_GetInstanceCount(PyObject *m, PyObject *const *args,
 
 /* Host-side helpers used by bareosdir._hostio and the shim. */
 
-/* _message(kind, level_or_type, text): like JobMessage/DebugMessage but
- * falls back to the Director's log (NULL context) when no instance is
- * current, and does nothing at all when no Director is bound. */
+/* _message(is_job, level_or_type, text, token=None): like JobMessage or
+ * DebugMessage for output the host routes.  The instance is the one
+ * `token` (from _current) names, else the interpreter's owner, else the
+ * one the calling code belongs to (current_marker); with none, the
+ * Director's log (NULL context); with no Director bound, nothing (answers
+ * False). */
 static PyObject *mod__message(PyObject *m, PyObject *args) {
   int is_job, kind;
   const char *text;
   Py_ssize_t len;
-  if (!PyArg_ParseTuple(args, "pis#", &is_job, &kind, &text, &len))
+  PyObject *token = Py_None;
+  if (!PyArg_ParseTuple(args, "pis#|O", &is_job, &kind, &text, &len, &token))
     return NULL;
-  bd_instance *inst = bd_mod_current(m, 0);
+  bd_modstate *st = bd_mod_state(m);
+  bd_instance *inst = NULL;
+  if (token != Py_None) inst = marker_instance(token);
+  if (inst == NULL && st->owner != NULL && !atomic_load(&st->owner->closing))
+    inst = st->owner;
+  if (inst == NULL && token == Py_None)
+    inst = marker_instance(current_marker(st));
   const CoreFunctions *core = inst ? inst->core : NULL;
   PluginContext *ctx = inst ? inst->ctx : NULL;
   if (core == NULL) core = bd_eng_core();
@@ -694,6 +818,47 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
   Py_END_ALLOW_THREADS
   if (inst) bd_eng_unref(inst);
   Py_RETURN_TRUE;
+}
+
+/*
+ * _restore_dict(d, saved) -> bool: makes d hold exactly saved's items (the
+ * same objects), for the reset of a reused interpreter; answers whether
+ * anything had to change.  In C because it runs on about 500 entries per
+ * job and almost always finds nothing to do.
+ */
+static PyObject *mod__restore_dict(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *d, *saved, *extra = NULL, *k, *v;
+  Py_ssize_t pos = 0;
+  if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &d, &PyDict_Type, &saved))
+    return NULL;
+  int same = PyDict_GET_SIZE(d) == PyDict_GET_SIZE(saved);
+  while (same && PyDict_Next(saved, &pos, &k, &v)) {
+    PyObject *cur = PyDict_GetItemWithError(d, k); /* borrowed */
+    if (cur != v) same = 0;
+  }
+  if (PyErr_Occurred()) return NULL;
+  if (same) Py_RETURN_FALSE;
+  extra = PyList_New(0); /* new */
+  if (extra == NULL) return NULL;
+  pos = 0;
+  while (PyDict_Next(d, &pos, &k, &v)) {
+    int has = PyDict_Contains(saved, k);
+    if (has < 0 || (!has && PyList_Append(extra, k) < 0)) goto error;
+  }
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extra); i++)
+    if (PyDict_DelItem(d, PyList_GET_ITEM(extra, i)) < 0) goto error;
+  pos = 0;
+  while (PyDict_Next(saved, &pos, &k, &v)) {
+    PyObject *cur = PyDict_GetItemWithError(d, k); /* borrowed */
+    if (cur == v) continue;
+    if (PyErr_Occurred() || PyDict_SetItem(d, k, v) < 0) goto error;
+  }
+  Py_DECREF(extra);
+  Py_RETURN_TRUE;
+error:
+  Py_DECREF(extra);
+  return NULL;
 }
 
 /* _is_secret_key(key): the host's rule (options.c), for the base class. */
@@ -737,6 +902,10 @@ static PyMethodDef bd_methods[] = {
     {"GetInstanceCount", (PyCFunction)(void (*)(void))mod_GetInstanceCount,
      METH_FASTCALL, "GetInstanceCount() -> int | None"},
     {"_message", mod__message, METH_VARARGS, NULL},
+    {"_current", mod__current, METH_NOARGS, NULL},
+    {"_output_pending", mod__output_pending, METH_NOARGS, NULL},
+    {"_new_epoch", mod__new_epoch, METH_NOARGS, NULL},
+    {"_restore_dict", mod__restore_dict, METH_VARARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
     {"_is_secret_key", mod__is_secret_key, METH_O,
      "_is_secret_key(key) -> bool: whether option values of this key are "
@@ -752,6 +921,8 @@ static int bd_exec(PyObject *m) {
   st->str_load = PyUnicode_InternFromString("load_bareos_plugin");
   st->str_parse = PyUnicode_InternFromString("parse_plugin_definition");
   st->str_handle = PyUnicode_InternFromString("handle_plugin_event");
+  st->epoch_key = PyUnicode_InternFromString("bareosdir.epoch");
+  if (st->epoch_key == NULL) return -1;
   if (!st->tsd_key || !st->marker_key || !st->str_load || !st->str_parse || !st->str_handle)
     return -1;
   st->constdict_type =
@@ -801,6 +972,7 @@ static int bd_traverse(PyObject *m, visitproc visit, void *arg) {
   Py_VISIT(st->mock_job_type);
   Py_VISIT(st->legacy_ctx_type);
   Py_VISIT(st->constdict_type);
+  Py_VISIT(st->epoch);
   return 0;
 }
 
@@ -816,6 +988,8 @@ static int bd_clear(PyObject *m) {
   Py_CLEAR(st->mock_job_type);
   Py_CLEAR(st->legacy_ctx_type);
   Py_CLEAR(st->constdict_type);
+  Py_CLEAR(st->epoch_key);
+  Py_CLEAR(st->epoch);
   return 0;
 }
 

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "config.h"
@@ -46,6 +48,7 @@ typedef struct job_result {
   int jobend_rc;
   int ran_jobend;
   int options_rejected;
+  int plugins_missing; /* options lines for plugins that were not loaded */
   int fatal, errors, warnings; /* counted from the messages as they come */
 } job_result;
 
@@ -67,6 +70,10 @@ static struct {
   int rtld_local;
   int level;  /* 0: from the configuration */
   int status; /* set before JobEnd */
+  /* A finished job's values, set with the status before JobEnd. */
+  int64_t files, bytes, errors;
+  int has_files, has_bytes, has_errors;
+  double run_time; /* seconds between JobRun and JobEnd */
   unsigned long njobs;
   unsigned long concurrent;
   char **options; /* -o lines, replacing the configured ones */
@@ -194,14 +201,22 @@ static void log_job_message(uint32_t jobid, int type, const char *text)
   pthread_mutex_unlock(&sim.out_lock);
 }
 
+/* "<dir> (<level>): <file>:<line>-<JobId> " as bareos-dir writes it, then
+ * "<plugin>:instance=<N>: " for a plugin's line, so that the lines of two
+ * instances (or plugins) can be told apart. */
 static void log_debug(uint32_t jobid, int level, const char *file, int line,
-                      const char *text)
+                      const char *plugin, uint32_t instance, const char *text)
 {
   char head[600];
 
   if (level > sim.debug_level) return;
-  bd_fmt(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
-         base_name(file), line, (unsigned)jobid);
+  if (plugin)
+    bd_fmt(head, sizeof head, "%s (%d): %s:%d-%u %.64s:instance=%u: ",
+           sim.dir_name, level, base_name(file), line, (unsigned)jobid, plugin,
+           (unsigned)instance);
+  else
+    bd_fmt(head, sizeof head, "%s (%d): %s:%d-%u ", sim.dir_name, level,
+           base_name(file), line, (unsigned)jobid);
   pthread_mutex_lock(&sim.out_lock);
   put_locked(stderr, head, text);
   pthread_mutex_unlock(&sim.out_lock);
@@ -229,7 +244,7 @@ static void sim_debug(int level, int line, const char *fmt, ...)
   va_start(ap, fmt);
   bd_vfmt(text, sizeof text, fmt, ap);
   va_end(ap);
-  log_debug(0, level, __FILE__, line, text);
+  log_debug(0, level, __FILE__, line, NULL, 0, text);
 }
 
 #define DEBUG(level, ...) sim_debug((level), __LINE__, __VA_ARGS__)
@@ -248,7 +263,8 @@ static void message_sink(void *arg, const dm_message *m)
     if (strncmp(text, own, n) == 0) text += n;
   }
   if (m->kind == DM_MSG_DEBUG)
-    log_debug(m->jobid, m->type, m->file, m->line, text);
+    log_debug(m->jobid, m->type, m->file, m->line, m->plugin, m->instance,
+              text);
   else
     log_job_message(m->jobid, m->type, text);
 }
@@ -483,6 +499,34 @@ static void set_job_values(dm_job *job)
   }
 }
 
+/* The job "runs" for its --run-time: plugins measure it with their own
+ * clocks, as with bareos-dir. */
+static void sleep_seconds(double seconds)
+{
+  struct timespec t;
+
+  if (!(seconds > 0)) return;
+  t.tv_sec = (time_t)seconds;
+  t.tv_nsec = (long)((seconds - (double)t.tv_sec) * 1e9);
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+}
+
+/* What a finished job has: files and bytes written (the FD's and the SD's
+ * counts alike) and errors, through the director model like every value. */
+static void set_end_values(dm_job *job)
+{
+  if (sim.has_files) {
+    dm_job_set_int(job, bDirVarJobFiles, sim.files);
+    dm_job_set_int(job, bDirVarSDJobFiles, sim.files);
+  }
+  if (sim.has_bytes) {
+    dm_job_set_int(job, bDirVarJobBytes, sim.bytes);
+    dm_job_set_int(job, bDirVarReadBytes, sim.bytes);
+  }
+  if (sim.has_errors) dm_job_set_int(job, bDirVarJobErrors, sim.errors);
+}
+
 static int job_failed(dm_job *job)
 {
   int64_t status = 0;
@@ -499,8 +543,10 @@ static void *job_thread(void *arg)
 
   if (!job_failed(run->job)) dm_job_set_int(run->job, bDirVarJobStatus, 'R');
   dm_job_event(run->job, bDirEventJobRun, NULL);
+  sleep_seconds(sim.run_time);
   if (!job_failed(run->job))
     dm_job_set_int(run->job, bDirVarJobStatus, sim.status);
+  set_end_values(run->job);
   dm_job_get_int(run->job, bDirVarJobStatus, &status);
   run->result->status = (int)status;
   run->result->jobend_rc = dm_job_event(run->job, bDirEventJobEnd, NULL);
@@ -531,6 +577,66 @@ static void on_thread(void *(*fn)(void *), job_run *run, const char *what)
   pthread_join(t, NULL);
 }
 
+/* Why plugin `name` (`len` bytes) was not loaded, for the message below. */
+static void why_not_loaded(const char *name, size_t len, char *why,
+                           size_t whylen)
+{
+  const bd_config *cfg = sim.cfg;
+  struct stat st;
+
+  if (!cfg->plugin_dir) {
+    bd_fmt(why, whylen, "the Director has no Plugin Directory");
+    return;
+  }
+  if (stat(cfg->plugin_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    bd_fmt(why, whylen, "the Plugin Directory \"%s\" does not exist",
+           cfg->plugin_dir);
+    return;
+  }
+  if (cfg->has_plugin_names && cfg->plugin_names_count > 0) {
+    int listed = 0;
+    for (size_t i = 0; i < cfg->plugin_names_count; i++)
+      if (strlen(cfg->plugin_names[i]) == len &&
+          strncmp(cfg->plugin_names[i], name, len) == 0)
+        listed = 1;
+    if (!listed) {
+      bd_fmt(why, whylen, "Plugin Names does not list it");
+      return;
+    }
+  }
+  bd_fmt(why, whylen, "no %.*s%s could be loaded from \"%s\" (see -d 50)",
+         (int)(len > 200 ? 200 : len), name, PLUGIN_SUFFIX, cfg->plugin_dir);
+}
+
+/* bareos-dir passes an options line for a plugin it has not loaded to no
+ * one, silently; the simulator, a checking tool, fails the job instead. */
+static void check_plugins_loaded(uint32_t jobid, job_result *r,
+                                 char *const *lines, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    const char *colon = strchr(lines[i], ':');
+    size_t len = colon ? (size_t)(colon - lines[i]) : strlen(lines[i]);
+    int found = 0;
+    char why[600];
+
+    for (int k = 0; k < dm_director_plugin_count(sim.dir); k++) {
+      const char *name = dm_director_plugin_name(sim.dir, k);
+      if (name && strlen(name) == len && strncasecmp(name, lines[i], len) == 0)
+        found = 1;
+    }
+    if (found || !colon) continue; /* no ':' is the model's error */
+    r->plugins_missing++;
+    why_not_loaded(lines[i], len, why, sizeof why);
+    pthread_mutex_lock(&sim.out_lock);
+    printf("%s: JobId %u: Dir Plugin Options for plugin \"%.*s\", which is "
+           "not loaded: %s\n",
+           sim.prog, (unsigned)jobid, (int)(len > 200 ? 200 : len), lines[i],
+           why);
+    fflush(stdout);
+    pthread_mutex_unlock(&sim.out_lock);
+  }
+}
+
 /* Runs on a pool thread, which is the job's setup thread. */
 static void run_job(uint32_t jobid)
 {
@@ -552,6 +658,7 @@ static void run_job(uint32_t jobid)
   set_job_values(run.job);
 
   dm_job_new_plugins(run.job);
+  check_plugins_loaded(jobid, r, lines, nlines);
   for (size_t i = 0; i < nlines; i++)
     if (dm_job_plugin_options(run.job, lines[i]) < 0) r->options_rejected++;
   dm_job_event(run.job, bDirEventJobStart, NULL);
@@ -615,20 +722,22 @@ static unsigned long summarize(void)
   for (unsigned long i = 0; i < sim.njobs; i++) {
     job_result *r = &sim.results[i];
     int ok = r->created && r->ran_jobend && r->jobend_rc == bRC_OK &&
-             r->fatal == 0 && r->errors == 0 && r->options_rejected == 0;
+             r->fatal == 0 && r->errors == 0 && r->options_rejected == 0 &&
+             r->plugins_missing == 0;
     char why[256] = "";
     if (!ok) {
       bad++;
       if (!r->created) {
         bd_fmt(why, sizeof why, " (not created)");
       } else {
-        const char *reasons[4];
+        const char *reasons[5];
         size_t n = 0, len = 0;
         if (!r->ran_jobend || r->jobend_rc != bRC_OK)
           reasons[n++] = "JobEnd not bRC_OK";
         if (r->fatal) reasons[n++] = "fatal error messages";
         if (r->errors) reasons[n++] = "error messages";
         if (r->options_rejected) reasons[n++] = "plugin options rejected";
+        if (r->plugins_missing) reasons[n++] = "plugins not loaded";
         for (size_t k = 0; k < n; k++)
           bd_fmt_at(why, sizeof why, &len, "%s%s%s", k ? ", " : " (",
                     reasons[k], k + 1 == n ? ")" : "");
@@ -668,6 +777,11 @@ static void usage(FILE *f)
           "                        replaces the Job's configured lines\n"
           "      --level LEVEL     F, I, D, Full, Incremental, Differential, ...\n"
           "      --status C        job status set before JobEnd (default T)\n"
+          "      --files N         files the finished job saved (JobFiles)\n"
+          "      --bytes N         bytes it saved (JobBytes)\n"
+          "      --errors N        its error count (JobErrors)\n"
+          "      --run-time SECONDS  time between JobRun and JobEnd (the\n"
+          "                        simulator waits it; at most 3600)\n"
           "      --jobs N          run N jobs, JobIds 1..N (default 1)\n"
           "      --concurrent N    run up to N jobs at once (default 1)\n"
           "  -d, --debug LEVEL     print debug messages up to LEVEL on stderr\n"
@@ -690,9 +804,17 @@ static void usage(FILE *f)
           "  -o lines apply to every job, also to those whose Job resource is\n"
           "  gone (skipped without -o).\n"
           "\n"
+          "The simulator is a checking tool and deliberately stricter than\n"
+          "bareos-dir: it refuses directives and resource types bareos-dir\n"
+          "does not know (Bareos 20 to 25 and its development branch), a\n"
+          "quoted string left open at the end of its line, and a job whose\n"
+          "Dir Plugin Options name a plugin that was not loaded (bareos-dir\n"
+          "only logs a missing Plugin Directory and runs the job without it).\n"
+          "\n"
           "Exit status: 0 when every job ended without fatal or error\n"
-          "messages and every JobEnd answered bRC_OK (and the Director\n"
-          "logged no errors of its own), 1 otherwise, 2 for usage or\n"
+          "messages, every JobEnd answered bRC_OK and every plugin its\n"
+          "options name was loaded (and the Director logged no errors of its\n"
+          "own), 1 otherwise, 2 for usage or\n"
           "configuration errors (and, with --catalog, when the catalog cannot\n"
           "be read).\n",
           sim.prog, sim.prog);
@@ -717,7 +839,8 @@ static int parse_count(const char *opt, const char *text, unsigned long min,
 static int parse_args(int argc, char **argv)
 {
   enum { OPT_LEVEL = 256, OPT_STATUS, OPT_JOBS, OPT_CONCURRENT, OPT_LOCAL,
-         OPT_CATALOG, OPT_CAT_FILTER, OPT_JSON };
+         OPT_CATALOG, OPT_CAT_FILTER, OPT_JSON, OPT_FILES, OPT_BYTES,
+         OPT_ERRORS, OPT_RUN_TIME };
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
       {"job", required_argument, NULL, 'j'},
@@ -729,6 +852,10 @@ static int parse_args(int argc, char **argv)
       {"jobs", required_argument, NULL, OPT_JOBS},
       {"concurrent", required_argument, NULL, OPT_CONCURRENT},
       {"dlopen-local", no_argument, NULL, OPT_LOCAL},
+      {"files", required_argument, NULL, OPT_FILES},
+      {"bytes", required_argument, NULL, OPT_BYTES},
+      {"errors", required_argument, NULL, OPT_ERRORS},
+      {"run-time", required_argument, NULL, OPT_RUN_TIME},
       {"catalog", optional_argument, NULL, OPT_CATALOG},
       {"json", no_argument, NULL, OPT_JSON},
       /* catalog.c reads these by name */
@@ -748,7 +875,8 @@ static int parse_args(int argc, char **argv)
   if (env && *env && strcmp(env, "0") != 0) sim.rtld_local = 1;
   while ((c = getopt_long(argc, argv, "c:j:o:d:h", longopts, &idx)) != -1) {
     if (c == OPT_LEVEL || c == OPT_STATUS || c == OPT_JOBS ||
-        c == OPT_CONCURRENT)
+        c == OPT_CONCURRENT || c == OPT_FILES || c == OPT_BYTES ||
+        c == OPT_ERRORS || c == OPT_RUN_TIME)
       sim.simulated_only = 1;
     switch (c) {
       case 'c':
@@ -802,6 +930,35 @@ static int parse_args(int argc, char **argv)
       case OPT_LOCAL:
         sim.rtld_local = 1;
         break;
+      case OPT_FILES:
+        if (parse_count("--files", optarg, 0, INT64_MAX, &v)) return -1;
+        sim.files = (int64_t)v;
+        sim.has_files = 1;
+        break;
+      case OPT_BYTES:
+        if (parse_count("--bytes", optarg, 0, INT64_MAX, &v)) return -1;
+        sim.bytes = (int64_t)v;
+        sim.has_bytes = 1;
+        break;
+      case OPT_ERRORS:
+        if (parse_count("--errors", optarg, 0, INT32_MAX, &v)) return -1;
+        sim.errors = (int64_t)v;
+        sim.has_errors = 1;
+        break;
+      case OPT_RUN_TIME: {
+        char *end;
+        double d;
+        errno = 0;
+        d = strtod(optarg, &end);
+        if (!*optarg || *end || errno || !(d >= 0 && d <= 3600)) {
+          fprintf(stderr,
+                  "%s: --run-time wants seconds from 0 to 3600, not \"%s\"\n",
+                  sim.prog, optarg);
+          return -1;
+        }
+        sim.run_time = d;
+        break;
+      }
       case OPT_CATALOG:
         sim.catalog_mode = 1;
         sim.cat.catalog = optarg;
@@ -833,7 +990,8 @@ static int parse_args(int argc, char **argv)
       return -1;
     }
     if (sim.simulated_only) {
-      fprintf(stderr, "%s: --level, --status, --jobs and --concurrent set "
+      fprintf(stderr, "%s: --level, --status, --files, --bytes, --errors, "
+                      "--run-time, --jobs and --concurrent set "
                       "simulated jobs' values; --catalog replays the "
                       "catalog's (select with --job-status, --limit)\n",
               sim.prog);

@@ -32,6 +32,10 @@
 
 #define MAX_INCLUDE_DEPTH 32
 #define MAX_BLOCK_DEPTH 64
+/* Bounds on what one load reads, includes counted each time they are read:
+ * a fan-out of includes ends with an error instead of taking all memory. */
+#define MAX_INPUTS 50000
+#define MAX_INPUT_BYTES (64u * 1024 * 1024)
 
 typedef struct sbuf {
   char *p;
@@ -67,6 +71,17 @@ typedef struct resname {
   int line;
 } resname;
 
+/* An open-addressing hash index of array positions (kept with their hash). */
+typedef struct hslot {
+  uint64_t hash;
+  size_t pos1; /* position + 1; 0 is an empty slot */
+} hslot;
+
+typedef struct hindex {
+  hslot *slot;
+  size_t cap, n; /* cap is 0 or a power of two */
+} hindex;
+
 typedef struct strlist {
   char **v;
   size_t n, cap;
@@ -91,11 +106,16 @@ typedef struct parser {
   int eof_line;
   resname *res;
   size_t nres, capres;
+  struct hindex *names; /* (type, name) of every resource, into res */
+  size_t ninputs;       /* files and command outputs read so far */
+  size_t jobs_cap, jobdefs_cap;
+  size_t input_bytes;
 } parser;
 
 /* What a resource being parsed collects. */
 typedef struct resource {
   int kind;
+  const char *table; /* its directive table in directives.def */
   const char *type_text;
   char *type_norm;
   const char *file;
@@ -105,8 +125,9 @@ typedef struct resource {
   bd_config_catalog cat;
 } resource;
 
-static int parse_block(parser *p, resource *res, const char *what,
-                       const char *open_file, int open_line, int depth);
+static int parse_block(parser *p, resource *res, const char *table,
+                       const char *what, const char *open_file, int open_line,
+                       int depth);
 
 /* ---- small helpers ---- */
 
@@ -182,6 +203,172 @@ static void list_free(strlist *l)
   free(l->v);
   l->v = NULL;
   l->n = l->cap = 0;
+}
+
+/* ---- hash index ---- */
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+  /* FNV-1a; the NUL ends each part, so ("ab", "c") differs from ("a", "bc"). */
+  for (;; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ULL;
+    if (!*s) return h;
+  }
+}
+
+#define HASH_SEED 14695981039346656037ULL
+
+static void hindex_put(hindex *h, uint64_t hash, size_t pos1)
+{
+  size_t i = (size_t)hash & (h->cap - 1);
+  while (h->slot[i].pos1) i = (i + 1) & (h->cap - 1);
+  h->slot[i].hash = hash;
+  h->slot[i].pos1 = pos1;
+  h->n++;
+}
+
+static int hindex_add(hindex *h, uint64_t hash, size_t pos)
+{
+  if ((h->n + 1) * 2 > h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 64;
+    hslot *old = h->slot, *nv;
+    size_t oldcap = h->cap;
+    if (cap > SIZE_MAX / sizeof *nv || !(nv = calloc(cap, sizeof *nv)))
+      return -1;
+    h->slot = nv;
+    h->cap = cap;
+    h->n = 0;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i].pos1) hindex_put(h, old[i].hash, old[i].pos1);
+    free(old);
+  }
+  hindex_put(h, hash, pos + 1);
+  return 0;
+}
+
+/* Candidates for `hash`: call with *it = 0 first; returns position + 1, or
+ * 0 when there are no more. */
+static size_t hindex_next(const hindex *h, uint64_t hash, size_t *it)
+{
+  size_t i;
+
+  if (!h->cap) return 0;
+  i = *it ? *it : (((size_t)hash & (h->cap - 1)) + 1);
+  for (i--; h->slot[i].pos1; i = (i + 1) & (h->cap - 1)) {
+    if (h->slot[i].hash == hash) {
+      *it = ((i + 1) & (h->cap - 1)) + 1;
+      return h->slot[i].pos1;
+    }
+  }
+  return 0;
+}
+
+static void hindex_free(hindex *h)
+{
+  if (!h) return;
+  free(h->slot);
+  h->slot = NULL;
+  h->cap = h->n = 0;
+}
+
+/* ---- directive names (directives.def) ---- */
+
+typedef struct directive {
+  const char *table;
+  const char *name;
+} directive;
+
+static const directive directives[] = {
+#define BD_DIRECTIVE(table, name) {#table, #name},
+#include "directives.def"
+#undef BD_DIRECTIVE
+};
+#define N_DIRECTIVES (sizeof directives / sizeof directives[0])
+
+/* Compares (table, key) with entry i; keys are already without blanks. */
+static int directive_cmp(const char *table, const char *key, size_t i)
+{
+  int c = strcasecmp(table, directives[i].table);
+  return c ? c : strcasecmp(key, directives[i].name);
+}
+
+/* The first entry not below (table, key). */
+static size_t directive_lower(const char *table, const char *key)
+{
+  size_t lo = 0, hi = N_DIRECTIVES;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (directive_cmp(table, key, mid) > 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int directive_known(const char *table, const char *key)
+{
+  size_t i = directive_lower(table, key);
+  return i < N_DIRECTIVES && directive_cmp(table, key, i) == 0;
+}
+
+/* Edit distance of two short lower-case words, or a large number. */
+static size_t edit_distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b), row[65];
+
+  if (la > 64 || lb > 64) return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (lower((unsigned char)a[i - 1]) !=
+                            lower((unsigned char)b[j - 1]));
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The directive of `table` nearest to `key`, when it is near enough. */
+static const char *directive_nearest(const char *table, const char *key)
+{
+  size_t best = SIZE_MAX, limit = strlen(key) / 4 + 1;
+  const char *found = NULL;
+
+  if (limit > 3) limit = 3;
+  for (size_t i = directive_lower(table, ""); i < N_DIRECTIVES &&
+                                             strcasecmp(directives[i].table,
+                                                        table) == 0;
+       i++) {
+    size_t d = edit_distance(key, directives[i].name);
+    if (d < best) {
+      best = d;
+      found = directives[i].name;
+    }
+  }
+  return best <= limit ? found : NULL;
+}
+
+/* The table of a block `key { ... }` nested in one of `table`, or NULL for
+ * blocks whose contents are not checked. */
+static const char *nested_table(const char *table, const char *key)
+{
+  if (!table) return NULL;
+  if (strcmp(table, "Job") == 0 && strcmp(key, "runscript") == 0)
+    return "RunScript";
+  if (strcmp(table, "FileSet") == 0 &&
+      (strcmp(key, "include") == 0 || strcmp(key, "exclude") == 0))
+    return "Include";
+  if (strcmp(table, "Include") == 0 && strcmp(key, "options") == 0)
+    return "Options";
+  return NULL;
 }
 
 /* A short, printable rendering of user text for messages. */
@@ -334,17 +521,27 @@ static void pop_input(parser *p)
   input *old = p->in;
 
   p->in = old->up;
+  /* Only the path lives on (messages and resources point at it). */
+  free(old->owned);
+  old->owned = NULL;
+  old->buf = "";
+  old->len = old->pos = 0;
   old->done = p->done;
   p->done = old;
 }
 
-static int read_stream(FILE *f, char **out, size_t *outlen)
+/* Reads all of `f`, at most `limit` bytes: -2 when there is more. */
+static int read_stream(FILE *f, size_t limit, char **out, size_t *outlen)
 {
   sbuf b = {0};
   char chunk[8192];
   size_t n;
 
   while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (n > limit - b.len) {
+      free(b.p);
+      return -2;
+    }
     if (sb_reserve(&b, n)) {
       free(b.p);
       return -1;
@@ -363,6 +560,29 @@ static int read_stream(FILE *f, char **out, size_t *outlen)
   return 0;
 }
 
+/* Counts one more input of `len` bytes against the bounds of a load. */
+static int count_input(parser *p, size_t len, const char *file, int line,
+                       const char *q)
+{
+  if (p->ninputs >= MAX_INPUTS) {
+    fail_at(p, file, line,
+            "reading %s would make more than %d files read for this "
+            "configuration (includes that fan out?)",
+            q, MAX_INPUTS);
+    return -1;
+  }
+  if (len > MAX_INPUT_BYTES - p->input_bytes) {
+    fail_at(p, file, line,
+            "reading %s would make more than %u MiB of configuration text "
+            "(includes that fan out?)",
+            q, MAX_INPUT_BYTES / (1024 * 1024));
+    return -1;
+  }
+  p->ninputs++;
+  p->input_bytes += len;
+  return 0;
+}
+
 /* Opens `path` as an input included by `parent` from file:line. */
 static int push_file(parser *p, const char *path, input *parent,
                      const char *file, int line)
@@ -370,6 +590,7 @@ static int push_file(parser *p, const char *path, input *parent,
   struct stat st;
   FILE *f;
   input *in;
+  int rc;
   char q[512];
 
   quote_short(q, sizeof q, path);
@@ -392,6 +613,7 @@ static int push_file(parser *p, const char *path, input *parent,
             MAX_INCLUDE_DEPTH, q);
     return -1;
   }
+  if (count_input(p, 0, file, line, q)) return -1;
   if (!(f = fopen(path, "rb"))) {
     fail_at(p, file, line, "cannot open %s: %s", q, strerror(errno));
     return -1;
@@ -400,13 +622,19 @@ static int push_file(parser *p, const char *path, input *parent,
     fclose(f);
     return -1;
   }
-  if (read_stream(f, &in->owned, &in->len)) {
-    fail_at(p, file, line, "cannot read %s: %s", q, strerror(errno));
-    fclose(f);
+  rc = read_stream(f, MAX_INPUT_BYTES - p->input_bytes, &in->owned, &in->len);
+  fclose(f);
+  if (rc == -2) {
+    count_input(p, SIZE_MAX, file, line, q);
     input_free(in);
     return -1;
   }
-  fclose(f);
+  if (rc != 0) {
+    fail_at(p, file, line, "cannot read %s: %s", q, strerror(errno));
+    input_free(in);
+    return -1;
+  }
+  p->input_bytes += in->len;
   in->buf = in->owned;
   in->has_id = 1;
   in->dev = st.st_dev;
@@ -471,9 +699,14 @@ static int include_command(parser *p, const char *cmd, input *parent,
             strerror(errno));
     return -1;
   }
-  if (read_stream(f, &out, &len)) {
+  status = read_stream(f, MAX_INPUT_BYTES - p->input_bytes, &out, &len);
+  if (status != 0) {
     pclose(f);
-    fail_at(p, file, line, "cannot read the output of include command %s", q);
+    if (status == -2)
+      count_input(p, SIZE_MAX, file, line, q);
+    else
+      fail_at(p, file, line, "cannot read the output of include command %s",
+              q);
     return -1;
   }
   status = pclose(f);
@@ -486,6 +719,10 @@ static int include_command(parser *p, const char *cmd, input *parent,
     free(out);
     fail_at(p, file, line, "includes nested more than %d deep at %s",
             MAX_INCLUDE_DEPTH, q);
+    return -1;
+  }
+  if (count_input(p, len, file, line, q)) {
+    free(out);
     return -1;
   }
   {
@@ -679,7 +916,14 @@ static int read_quoted(parser *p)
       adv(p);
       if (c == '\n') continue;
     } else if (c == '\n') {
-      continue; /* Bareos drops the line break inside a quoted string */
+      /* bareos-dir keeps a line break inside quotes, but a quote left open
+       * by mistake then swallows the lines after it and the error, if any,
+       * comes far away.  The simulator is stricter: say where it opened. */
+      fail_at(p, file, line,
+              "the quoted string opened here is not closed on its line (a "
+              "missing '\"'?); to continue a string on the next line, close "
+              "it and open another quote there, or end the line with '\\'");
+      return -1;
     } else if (c == '"') {
       if (string_continues(p)) continue;
       return 0;
@@ -1208,7 +1452,8 @@ static void shorten_key(const resource *res, const char *key_text, char *q,
  * may end after a comma) or '=', up to the end of the statement; or a
  * nested block.
  */
-static int parse_value(parser *p, strlist *items, int *had_block, int depth)
+static int parse_value(parser *p, strlist *items, int *had_block,
+                       const char *block_table, int depth)
 {
   int after_comma = 0;
   const char *bfile;
@@ -1238,7 +1483,8 @@ static int parse_value(parser *p, strlist *items, int *had_block, int depth)
         bfile = p->tok_file;
         bline = p->tok_line;
         *had_block = 1;
-        return parse_block(p, NULL, "block", bfile, bline, depth + 1);
+        return parse_block(p, NULL, block_table, "block", bfile, bline,
+                           depth + 1);
       case T_EOL:
         if (after_comma) break;
         return 0;
@@ -1249,7 +1495,8 @@ static int parse_value(parser *p, strlist *items, int *had_block, int depth)
   }
 }
 
-static int parse_statement(parser *p, resource *res, int depth)
+static int parse_statement(parser *p, resource *res, const char *table,
+                           int depth)
 {
   char *key = strdup(p->key.p), *key_text = strdup(p->tok.p);
   const char *file = p->tok_file;
@@ -1264,8 +1511,21 @@ static int parse_statement(parser *p, resource *res, int depth)
   quote_short(q, sizeof q, key_text);
   t = next_not_eol(p, MODE_KEY);
   if (t == T_ERR) goto out;
+  if ((t == T_LBRACE || t == T_EQ) && table && !directive_known(table, key)) {
+    const char *near = directive_nearest(table, key);
+    if (near)
+      fail_at(p, file, line,
+              "Keyword %s not permitted in this resource (%s); did you mean "
+              "\"%s\"?",
+              q, table, near);
+    else
+      fail_at(p, file, line, "Keyword %s not permitted in this resource (%s)",
+              q, table);
+    goto out;
+  }
   if (t == T_LBRACE && !key_is_read(res, key)) {
-    rc = parse_block(p, NULL, key_text, file, line, depth + 1);
+    rc = parse_block(p, NULL, nested_table(table, key), key_text, file, line,
+                     depth + 1);
     goto out;
   }
   if (t != T_EQ) {
@@ -1277,7 +1537,8 @@ static int parse_statement(parser *p, resource *res, int depth)
               describe(p, t, d, sizeof d));
     goto out;
   }
-  if (parse_value(p, &items, &had_block, depth)) goto out;
+  if (parse_value(p, &items, &had_block, nested_table(table, key), depth))
+    goto out;
   if (items.n == 0) {
     if (had_block && !key_is_read(res, key)) {
       rc = 0;
@@ -1305,8 +1566,9 @@ out:
 }
 
 /* Statements up to the closing '}'; `res` NULL for blocks that are skipped. */
-static int parse_block(parser *p, resource *res, const char *what,
-                       const char *open_file, int open_line, int depth)
+static int parse_block(parser *p, resource *res, const char *table,
+                       const char *what, const char *open_file, int open_line,
+                       int depth)
 {
   char q[96], d[128];
 
@@ -1330,7 +1592,7 @@ static int parse_block(parser *p, resource *res, const char *what,
                  q, display_path(p, open_file), open_line);
         return -1;
       case T_KEY:
-        if (parse_statement(p, res, depth)) return -1;
+        if (parse_statement(p, res, table, depth)) return -1;
         continue;
       default:
         fail_tok(p, "expected a keyword or '}', got %s",
@@ -1351,15 +1613,18 @@ static int classify(const char *type_norm)
   return RES_OTHER;
 }
 
-static int known_type(const char *type_norm)
+/* The directive table of a resource type, NULL when bareos-dir has no
+ * such resource. */
+static const char *type_table(const char *type_norm)
 {
-  static const char *const known[] = {
-      "director", "job",     "jobdefs",  "client",   "storage",
-      "autochanger", "catalog", "schedule", "fileset", "pool",
-      "messages", "counter", "console",  "profile",  "user", NULL};
-  for (const char *const *k = known; *k; k++)
-    if (strcmp(type_norm, *k) == 0) return 1;
-  return 0;
+  static const char *const tables[] = {
+      "Catalog", "Client",  "Console", "Counter", "Director",
+      "FileSet", "Job",     "Messages", "Pool",   "Profile",
+      "Schedule", "Storage", "User",   NULL};
+  if (strcmp(type_norm, "jobdefs") == 0) return "Job";
+  for (const char *const *t = tables; *t; t++)
+    if (strcasecmp(type_norm, *t) == 0) return *t;
+  return NULL;
 }
 
 static void job_clear(bd_config_job *j)
@@ -1382,8 +1647,15 @@ static int remember_name(parser *p, resource *r)
 {
   char q[96];
   resname *n;
+  uint64_t hash = hash_str(hash_str(HASH_SEED, r->type_norm), r->name);
+  size_t it = 0, pos1;
 
-  for (size_t i = 0; i < p->nres; i++) {
+  if (!p->names && !(p->names = calloc(1, sizeof *p->names))) {
+    fail_oom(p);
+    return -1;
+  }
+  while ((pos1 = hindex_next(p->names, hash, &it)) != 0) {
+    size_t i = pos1 - 1;
     if (strcmp(p->res[i].type, r->type_norm) == 0 &&
         strcmp(p->res[i].name, r->name) == 0) {
       quote_short(q, sizeof q, r->name);
@@ -1410,7 +1682,7 @@ static int remember_name(parser *p, resource *r)
   n->name = strdup(r->name);
   n->file = r->file;
   n->line = r->line;
-  if (!n->type || !n->name) {
+  if (!n->type || !n->name || hindex_add(p->names, hash, p->nres)) {
     free(n->type);
     free(n->name);
     fail_oom(p);
@@ -1425,13 +1697,18 @@ static int store_job(parser *p, resource *r)
   bd_config *cfg = p->cfg;
   bd_config_job **arr = r->kind == RES_JOB ? &cfg->jobs : &cfg->jobdefs;
   size_t *count = r->kind == RES_JOB ? &cfg->jobs_count : &cfg->jobdefs_count;
-  bd_config_job *nv = realloc(*arr, (*count + 1) * sizeof *nv);
+  size_t *cap = r->kind == RES_JOB ? &p->jobs_cap : &p->jobdefs_cap;
+  bd_config_job *nv = *arr;
 
-  if (!nv) {
-    fail_oom(p);
-    return -1;
+  if (*count == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 16;
+    if (ncap > SIZE_MAX / sizeof *nv || !(nv = realloc(*arr, ncap * sizeof *nv))) {
+      fail_oom(p);
+      return -1;
+    }
+    *arr = nv;
+    *cap = ncap;
   }
-  *arr = nv;
   r->job.name = r->name;
   r->name = NULL;
   if (!(r->job.file = strdup(display_path(p, r->file)))) {
@@ -1494,17 +1771,22 @@ static int parse_resource(parser *p)
             q, describe(p, t, d, sizeof d));
     goto out;
   }
-  if (!known_type(r.type_norm))
-    warn_at(p, r.file, r.line,
-            "unknown resource type %s (bareos-dir would refuse it); skipped",
+  r.table = type_table(r.type_norm);
+  if (!r.table) {
+    fail_at(p, r.file, r.line,
+            "unknown resource type %s: bareos-dir has Director, Client, Job, "
+            "JobDefs, Storage, Catalog, Schedule, FileSet, Pool, Messages, "
+            "Counter, Console, Profile and User",
             q);
+    goto out;
+  }
   if (r.kind == RES_DIRECTOR && p->cfg->has_director) {
     fail_at(p, r.file, r.line,
             "only one Director resource is permitted (the first is at %s:%d)",
             p->cfg->director_file, p->cfg->director_line);
     goto out;
   }
-  if (parse_block(p, &r, type_text, r.file, r.line, 1)) goto out;
+  if (parse_block(p, &r, r.table, type_text, r.file, r.line, 1)) goto out;
   if (!r.name) {
     fail_at(p, r.file, r.line, "%s resource has no Name", type_text);
     goto out;
@@ -1563,14 +1845,6 @@ static int parse_all(parser *p)
 
 /* ---- JobDefs ---- */
 
-static bd_config_job *find_exact(bd_config_job *arr, size_t n,
-                                 const char *name)
-{
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(arr[i].name, name) == 0) return &arr[i];
-  return NULL;
-}
-
 static int inherit_str(parser *p, char **dst, const char *src)
 {
   if (*dst || !src) return 0;
@@ -1581,66 +1855,129 @@ static int inherit_str(parser *p, char **dst, const char *src)
   return 0;
 }
 
-/* resolve_state_: 0 not yet, 1 being resolved, 2 done.  j->file is already
- * a display path, which display_path() leaves as it is. */
-static int resolve(parser *p, bd_config_job *j, const char *kind)
+/* Inherits what `j` leaves unset from its JobDefs `d` (already resolved). */
+static int inherit(parser *p, bd_config_job *j, const bd_config_job *d)
 {
-  bd_config *cfg = p->cfg;
-  bd_config_job *d;
-  char q[96], q2[96];
-  int line;
-
-  if (j->resolve_state_ == 2) return 0;
-  quote_short(q, sizeof q, j->name);
-  if (j->resolve_state_ == 1) {
-    fail_at(p, j->file, j->line, "JobDefs %s is part of a JobDefs loop", q);
+  if (inherit_str(p, &j->type_name, d->type_name) ||
+      inherit_str(p, &j->level_name, d->level_name) ||
+      inherit_str(p, &j->client, d->client) ||
+      inherit_str(p, &j->pool, d->pool) ||
+      inherit_str(p, &j->storage, d->storage))
     return -1;
+  if (!j->type) j->type = d->type;
+  if (!j->level) j->level = d->level;
+  if (!j->has_priority && d->has_priority) {
+    j->priority = d->priority;
+    j->has_priority = 1;
   }
-  line = j->jobdefs_line ? j->jobdefs_line : j->line;
-  j->resolve_state_ = 1;
-  if (j->jobdefs) {
-    quote_short(q2, sizeof q2, j->jobdefs);
-    d = find_exact(cfg->jobdefs, cfg->jobdefs_count, j->jobdefs);
+  /* A Job's own Dir Plugin Options replace its JobDefs' entirely. */
+  if (!j->has_plugin_options && d->has_plugin_options) {
+    for (size_t i = 0; i < d->plugin_options_count; i++)
+      if (job_add_option(p, j, d->plugin_options[i])) return -1;
+  }
+  return 0;
+}
+
+typedef struct resolver {
+  hindex jobdefs;        /* JobDefs by name */
+  bd_config_job **chain; /* the JobDefs chain being resolved */
+  size_t cap;
+} resolver;
+
+static bd_config_job *find_jobdefs(parser *p, resolver *rs, const char *name)
+{
+  uint64_t hash = hash_str(HASH_SEED, name);
+  size_t it = 0, pos1;
+
+  while ((pos1 = hindex_next(&rs->jobdefs, hash, &it)) != 0)
+    if (strcmp(p->cfg->jobdefs[pos1 - 1].name, name) == 0)
+      return &p->cfg->jobdefs[pos1 - 1];
+  return NULL;
+}
+
+/*
+ * resolve_state_: 0 not yet, 1 being resolved, 2 done.  Walks up the
+ * JobDefs chain of `j` without recursion (a chain may be as long as the
+ * configuration), then inherits downwards.  j->file is already a display
+ * path, which display_path() leaves as it is.
+ */
+static int resolve(parser *p, resolver *rs, bd_config_job *j, const char *kind)
+{
+  size_t n = 0;
+  bd_config_job *cur = j;
+  char q[96], q2[96];
+
+  while (cur->resolve_state_ != 2) {
+    const char *what = cur == j ? kind : "JobDefs";
+    bd_config_job *d;
+    int line = cur->jobdefs_line ? cur->jobdefs_line : cur->line;
+
+    quote_short(q, sizeof q, cur->name);
+    if (cur->resolve_state_ == 1) {
+      fail_at(p, cur->file, cur->line, "JobDefs %s is part of a JobDefs loop",
+              q);
+      return -1;
+    }
+    if (n == rs->cap) {
+      size_t cap = rs->cap ? rs->cap * 2 : 16;
+      bd_config_job **nv = realloc(rs->chain, cap * sizeof *nv);
+      if (!nv) {
+        fail_oom(p);
+        return -1;
+      }
+      rs->chain = nv;
+      rs->cap = cap;
+    }
+    rs->chain[n++] = cur;
+    cur->resolve_state_ = 1;
+    if (!cur->jobdefs) break;
+    quote_short(q2, sizeof q2, cur->jobdefs);
+    d = find_jobdefs(p, rs, cur->jobdefs);
     if (!d) {
-      fail_at(p, j->file, line, "%s %s: JobDefs %s not found", kind, q, q2);
+      fail_at(p, cur->file, line, "%s %s: JobDefs %s not found", what, q, q2);
       return -1;
     }
-    if (d == j) {
-      fail_at(p, j->file, line, "JobDefs %s names itself", q);
+    if (d == cur) {
+      fail_at(p, cur->file, line, "JobDefs %s names itself", q);
       return -1;
     }
-    if (resolve(p, d, "JobDefs")) return -1;
-    if (inherit_str(p, &j->type_name, d->type_name) ||
-        inherit_str(p, &j->level_name, d->level_name) ||
-        inherit_str(p, &j->client, d->client) ||
-        inherit_str(p, &j->pool, d->pool) ||
-        inherit_str(p, &j->storage, d->storage))
-      return -1;
-    if (!j->type) j->type = d->type;
-    if (!j->level) j->level = d->level;
-    if (!j->has_priority && d->has_priority) {
-      j->priority = d->priority;
-      j->has_priority = 1;
-    }
-    /* A Job's own Dir Plugin Options replace its JobDefs' entirely. */
-    if (!j->has_plugin_options && d->has_plugin_options) {
-      for (size_t i = 0; i < d->plugin_options_count; i++)
-        if (job_add_option(p, j, d->plugin_options[i])) return -1;
-    }
+    cur = d;
   }
-  j->resolve_state_ = 2;
+  /* chain[n - 1] has no JobDefs or one already resolved. */
+  while (n-- > 0) {
+    bd_config_job *c = rs->chain[n];
+    if (c->jobdefs) {
+      bd_config_job *d = find_jobdefs(p, rs, c->jobdefs);
+      if (d && inherit(p, c, d)) return -1;
+    }
+    c->resolve_state_ = 2;
+  }
   return 0;
 }
 
 static int resolve_all(parser *p)
 {
   bd_config *cfg = p->cfg;
+  resolver rs;
+  int rc = -1;
 
+  memset(&rs, 0, sizeof rs);
+  for (size_t i = 0; i < cfg->jobdefs_count; i++) {
+    if (hindex_add(&rs.jobdefs, hash_str(HASH_SEED, cfg->jobdefs[i].name),
+                   i)) {
+      fail_oom(p);
+      goto out;
+    }
+  }
   for (size_t i = 0; i < cfg->jobdefs_count; i++)
-    if (resolve(p, &cfg->jobdefs[i], "JobDefs")) return -1;
+    if (resolve(p, &rs, &cfg->jobdefs[i], "JobDefs")) goto out;
   for (size_t i = 0; i < cfg->jobs_count; i++)
-    if (resolve(p, &cfg->jobs[i], "Job")) return -1;
-  return 0;
+    if (resolve(p, &rs, &cfg->jobs[i], "Job")) goto out;
+  rc = 0;
+out:
+  hindex_free(&rs.jobdefs);
+  free(rs.chain);
+  return rc;
 }
 
 /* ---- entry points ---- */
@@ -1658,6 +1995,8 @@ static void parser_finish(parser *p)
     free(p->res[i].name);
   }
   free(p->res);
+  hindex_free(p->names);
+  free(p->names);
   free(p->tok.p);
   free(p->key.p);
 }

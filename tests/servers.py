@@ -506,17 +506,9 @@ def closed_port():
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BAREOSDIR_BUILD", "/work/main/build")
-
-
-def _default_config():
-    for base in (os.environ.get("BAREOSDIR_TESTDATA", ""),
-                 os.path.join(REPO, "tests", "testdata"),
-                 "/work/shared/testdata"):
-        path = os.path.join(base, "default-bareos-dir.d") if base else ""
-        if path and os.path.isdir(path):
-            return path
-    return None
+BUILD = os.environ.get("BAREOSDIR_BUILD") or os.path.join(REPO, "build")
+# Our own Director configuration in Bareos's default layout (tests/data).
+DEFAULT_CONFIG = os.path.join(REPO, "tests", "data", "bareos-dir.d")
 
 
 class Simulator:
@@ -533,7 +525,7 @@ class Simulator:
                                            "python3-dir.so")):
             self.plugin_dir = build
         self.config_dir = os.path.join(self.workdir, "bareos-dir.d")
-        self.default_config = _default_config()
+        self.default_config = DEFAULT_CONFIG
 
     def missing_reason(self):
         if not os.access(self.binary, os.X_OK):
@@ -542,9 +534,6 @@ class Simulator:
         if not os.path.exists(os.path.join(self.plugin_dir,
                                            "python3-dir.so")):
             return "the shim python3-dir.so is not built in %s" % self.build
-        if self.default_config is None:
-            return ("default-bareos-dir.d not found (set "
-                    "BAREOSDIR_TESTDATA)")
         return None
 
     def stale_plugin_files(self):
@@ -572,6 +561,7 @@ class Simulator:
                                 "bareos-dir.conf")
         with open(director) as conf:
             text = conf.read()
+        assert "  Messages = Daemon\n" in text, director
         text = text.replace(
             "  Messages = Daemon\n",
             '  Messages = Daemon\n  Plugin Directory = "%s"\n'

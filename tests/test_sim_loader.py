@@ -3,8 +3,8 @@ with cc: how it finds and loads plugin files (as bareos-dir's LoadPlugins
 does), refuses incompatible ones, runs the job lifecycle on the Director's
 three threads, prints messages and decides its exit status.
 
-The build directory comes from BAREOSDIR_BUILD (default /work/main/build);
-build it first (cmake --build BUILD --target bareosdir-sim)."""
+The build directory comes from BAREOSDIR_BUILD, else the checkout's build/
+(beside tests/); build it first (cmake --build BUILD --target bareosdir-sim)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("BAREOSDIR_BUILD", "/work/main/build"))
+BUILD = Path(os.environ.get("BAREOSDIR_BUILD") or ROOT / "build")
 SIM = BUILD / "bareosdir-sim"
 
 # A director plugin that logs every call (with the OS thread id) to the file
@@ -30,7 +30,9 @@ FAKE_PLUGIN = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "director_abi.h"
@@ -93,6 +95,22 @@ static int job_int(PluginContext *ctx, int var)
   return v;
 }
 
+static unsigned long long job_u64(PluginContext *ctx, int var)
+{
+  uint64_t v = 0;
+  if (core->getBareosValue(ctx, var, &v) != bRC_OK) return 0;
+  return (unsigned long long)v;
+}
+
+static double now_s(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double run_started;
+
 static const char *job_str(PluginContext *ctx, int var)
 {
   const char *s = NULL;
@@ -153,6 +171,7 @@ static bRC handlePluginEvent(PluginContext *ctx, bDirEvent *ev, void *value)
       return bRC_OK;
     }
     case bDirEventJobRun:
+      run_started = now_s();
       logline("event=%u jobid=%d inst=%u status=%c level=%c type=%c prio=%d "
               "client=%s pool=%s wstore=%s rstore=%s job=%s name=%s",
               ev->eventType, jobid, ctx->instance,
@@ -166,8 +185,13 @@ static bRC handlePluginEvent(PluginContext *ctx, bDirEvent *ev, void *value)
                        self(), ctx->instance, jobid);
       return bRC_OK;
     case bDirEventJobEnd:
-      logline("event=%u jobid=%d inst=%u status=%c", ev->eventType, jobid,
-              ctx->instance, job_int(ctx, bDirVarJobStatus));
+      logline("event=%u jobid=%d inst=%u status=%c files=%d sdfiles=%d "
+              "errors=%d bytes=%llu readbytes=%llu ran=%.3f",
+              ev->eventType, jobid, ctx->instance,
+              job_int(ctx, bDirVarJobStatus), job_int(ctx, bDirVarJobFiles),
+              job_int(ctx, bDirVarSDJobFiles), job_int(ctx, bDirVarJobErrors),
+              job_u64(ctx, bDirVarJobBytes), job_u64(ctx, bDirVarReadBytes),
+              now_s() - run_started);
       return END_RC;
     default:
       logline("event=%u jobid=%d inst=%u status=%c", ev->eventType, jobid,
@@ -430,12 +454,49 @@ def test_jobdefs_options_used_and_replaced_by_dash_o(setup):
     assert r.rc == 0
 
 
-def test_options_for_a_plugin_not_loaded_are_ignored(setup):
+def test_options_for_a_plugin_not_loaded_fail_the_job(setup):
+    # bareos-dir passes them to no one, silently; the simulator is a
+    # checking tool: a job that asks for a plugin that is not there fails.
     setup.plugin("good-dir.so")
     setup.config('"good"')
     r = setup.run("-o", "python:module_name=x", "-o", "GOOD:case=any")
-    assert r.rc == 0
+    assert r.rc == 1
     assert [e["value"] for e in r.calls(call="options")] == ["GOOD:case=any"]
+    assert ('bareosdir-sim: JobId 1: Dir Plugin Options for plugin "python", '
+            "which is not loaded: Plugin Names does not list it") in r.out
+    assert "FAILED (plugins not loaded)" in r.out
+    assert "0 of 1 jobs OK" in r.out
+
+
+def test_missing_plugin_directory_is_not_ok(setup, tmp_path):
+    # The raw examples/ configurations: once "1 of 1 jobs OK", exit 0.
+    missing = tmp_path / "no-such-dir"
+    setup.config('"python3"', plugin_dir=missing,
+                 job_lines='  Dir Plugin Options = "python3:module_name=x"\n')
+    r = setup.run()
+    assert r.rc == 1
+    assert ('Dir Plugin Options for plugin "python3", which is not loaded: '
+            'the Plugin Directory "%s" does not exist' % missing) in r.out
+    # Listed and there, but the file is missing.
+    setup.config('"python3"',
+                 job_lines='  Dir Plugin Options = "python3:module_name=x"\n')
+    r = setup.run()
+    assert r.rc == 1
+    assert "no python3-dir.so could be loaded from" in r.out
+    # A misspelt directive stops the simulator before any job.
+    setup.config(director_lines='  Plugin Directroy = "/x"\n')
+    r = setup.run()
+    assert r.rc == 2
+    assert ('Keyword "Plugin Directroy" not permitted in this resource '
+            '(Director); did you mean "PluginDirectory"?') in r.err
+
+
+def test_help_says_the_simulator_is_stricter(sim_exe):
+    out = subprocess.run([str(sim_exe), "--help"], capture_output=True,
+                         text=True, timeout=30).stdout
+    assert "deliberately stricter" in out
+    for flag in ("--files N", "--bytes N", "--errors N", "--run-time"):
+        assert flag in out
 
 
 def test_job_name_lookup(setup):
@@ -614,7 +675,8 @@ def test_debug_messages_up_to_the_debug_level(setup):
     setup.plugin("good-dir.so")
     setup.config('"good"')
     r = setup.run("-o", "good:say=debug", "-d", "100")
-    assert "sim-dir (100): fake.c:9-1 a debug line\n" in r.err
+    # bareos-dir's head, then the plugin and instance that sent it.
+    assert "sim-dir (100): fake.c:9-1 good:instance=0: a debug line\n" in r.err
     assert "a debug line" not in r.out
     r = setup.run("-o", "good:say=debug", "-d", "99")
     assert "a debug line" not in r.err
@@ -627,6 +689,9 @@ def test_illegal_instance_fails_the_job(setup):
     assert r.rc == 1
     (err,) = r.lines(r"^sim-dir JobId 1: Error: ")
     assert "instance=128" in err and "JobId 1: Error: JobId" not in err
+    # bareos-dir's own words for it.
+    assert err.startswith("sim-dir JobId 1: Error: Illegal DIR plugin options "
+                          "encountered, \"good:instance=128\" skipping: "), err
     assert r.lines(r"^bareosdir-sim: JobId 1 .*FAILED")
 
 
@@ -689,3 +754,36 @@ def test_configuration_errors_are_reported_with_file_and_line(setup):
     assert r.rc == 2
     assert ("bareosdir-sim: bareos-dir.d/job/j.conf:9: expected '=' after "
             "key \"Level\"") in r.err
+
+
+def test_finished_job_values_and_run_time(setup):
+    # What plugins read at JobEnd: once always 0 files and 0 bytes, and a
+    # running time of microseconds.
+    setup.plugin("good-dir.so")
+    setup.config('"good"')
+    r = setup.run("-o", "good:x=1", "--files", "42", "--bytes", "123456789012",
+                  "--errors", "2", "--run-time", "0.3")
+    assert r.rc == 0, r.out + r.err
+    [end] = [e for e in r.calls() if e.get("event") == "2"]
+    assert (end["files"], end["sdfiles"], end["errors"], end["bytes"],
+            end["readbytes"]) == ("42", "42", "2", "123456789012",
+                                  "123456789012")
+    assert 0.3 <= float(end["ran"]) < 30
+    # Without them the values stay the model's (nothing saved).
+    r = setup.run("-o", "good:x=1")
+    [end] = [e for e in r.calls() if e.get("event") == "2"]
+    assert (end["files"], end["bytes"], end["errors"]) == ("0", "0", "0")
+    assert float(end["ran"]) < 0.3
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("--files", "-1"), "--files wants a number"),
+    (("--bytes", "x"), "--bytes wants a number"),
+    (("--run-time", "3601"), "--run-time wants seconds from 0 to 3600"),
+    (("--run-time", "nan"), "--run-time wants seconds"),
+])
+def test_bad_job_values_are_usage_errors(setup, args, expected):
+    setup.plugin("good-dir.so")
+    setup.config('"good"')
+    r = setup.run(*args)
+    assert r.rc == 2 and expected in r.err

@@ -11,12 +11,19 @@
 #include "options.h"
 
 /* Parses `text` expecting success. */
-static int parse_ok(const char *text, bd_options *o) {
+/* Parses `text` expecting success; a rejection is a counted failure (the
+ * checks of the parsed result that follow are then skipped). */
+static int parse_ok_at(const char *text, bd_options *o, int line) {
   char err[256];
   int rc = bd_options_parse(text, o, err, sizeof err);
-  if (rc != 0) fprintf(stderr, "  parse of \"%s\" failed: %s\n", text, err);
+  if (rc != 0) {
+    failed++;
+    fprintf(stderr, "%s:%d: parse of \"%s\" failed: %s\n", __FILE__, line,
+            text, err);
+  }
   return rc == 0;
 }
+#define parse_ok(text, o) parse_ok_at((text), (o), __LINE__)
 
 /* Parses `text` expecting failure; checks that out is empty and the message
  * is one line and mentions `needle`. */
@@ -303,7 +310,20 @@ static void test_mask(void) {
              "auth=****:user=f");
 }
 
+/* parse_ok itself: a wrong rejection must be a counted failure (it was only
+ * printed, and "96 passed, 0 failed" followed). */
+static void test_parse_ok_counts_rejections(void) {
+  bd_options o;
+  int before = failed, counted;
+  fprintf(stderr, "  (the next parse failure is expected)\n");
+  if (parse_ok("no colon here", &o)) bd_options_free(&o);
+  counted = failed - before;
+  failed = before;
+  CHECK(counted == 1);
+}
+
 int main(void) {
+  test_parse_ok_counts_rejections();
   test_basic();
   test_rest();
   test_case_and_repeats();
