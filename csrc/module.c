@@ -268,15 +268,10 @@ none:
   return NULL;
 }
 
-/* The instance a marker capsule names, if it is still running. */
+/* The instance a marker names, if it is still running: a handle lookup,
+ * so a token kept past its instance (buffered output) finds nothing. */
 static bd_instance *marker_instance(PyObject *cap) {
-  if (cap == NULL || !PyCapsule_CheckExact(cap)) return NULL;
-  bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
-  if (inst == NULL) {
-    PyErr_Clear();
-    return NULL;
-  }
-  return atomic_load(&inst->closing) ? NULL : inst;
+  return cap != NULL ? bd_eng_marker_instance(cap, NULL) : NULL;
 }
 
 /*
