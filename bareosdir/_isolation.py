@@ -28,29 +28,61 @@ import importlib.machinery
 import os
 import sys
 
+from . import _search
+
 # Kept small on purpose: this module is in every plugin interpreter.
 
-_PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+_PLUGINS_DIR = _search.PLUGINS_DIR
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)
-_code_cache: dict[str, tuple[int, int, object]] = {}
+_code_cache: dict[str, tuple] = {}
 _MISSING = object()
 
 
 class CachingSourceLoader(importlib.machinery.SourceFileLoader):
-    """SourceFileLoader that keeps compiled code for unchanged files."""
+    """SourceFileLoader that keeps compiled code for unchanged files, never
+    writes bytecode (the Director's user should not be able to write into
+    plugin directories), and reads files under the administrator's
+    directories through one judged descriptor (bareosdir._search)."""
 
     def get_code(self, fullname: str):
         path = self.get_filename(fullname)
+        s = _search.for_loader()
+        if s.is_judged(os.path.abspath(path)):
+            return checked_code(self, fullname, path, s)
         try:
             st = os.stat(path)
         except OSError:
             return super().get_code(fullname)
         hit = _code_cache.get(path)
         if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
-            return hit[2]
-        code = super().get_code(fullname)
-        _code_cache[path] = (st.st_mtime_ns, st.st_size, code)
+            code = hit[2]
+        else:
+            code = super().get_code(fullname)
+            _code_cache[path] = (st.st_mtime_ns, st.st_size, code)
+        if s is _search.current and s.is_ours(path):
+            _search.loaded(fullname, path)
         return code
+
+    def set_data(self, path, data, *, _mode=0o666):
+        pass  # bytecode: kept in memory only
+
+
+def checked_code(loader, name: str, path: str, s):
+    """Code of a file under the administrator's directories: judged and
+    compiled from one open descriptor."""
+    fd, st = _search.open_checked(name, path, s)
+    try:
+        key = (st.st_mtime_ns, st.st_size, st.st_dev, st.st_ino)
+        hit = _code_cache.get(path)
+        if hit is not None and hit[:2] == key[:2] and hit[3:] == key[2:]:
+            code = hit[2]
+        else:
+            code = loader.source_to_code(_search.read_all(fd), path)
+            _code_cache[path] = (key[0], key[1], code, key[2], key[3])
+    finally:
+        os.close(fd)
+    _search.loaded(name, path)
+    return code
 
 
 def _path_hook():
@@ -64,7 +96,10 @@ def _path_hook():
 
 
 def install() -> None:
-    """Makes path-based imports in this interpreter use the code cache."""
+    """Makes path-based imports in this interpreter use the code cache, and
+    turns bytecode writing off: a plugin interpreter writes no __pycache__
+    (the in-memory code cache serves instead)."""
+    sys.dont_write_bytecode = True
     if not any(getattr(h, "_bareosdir", False) for h in sys.path_hooks):
         hook = _path_hook()
         try:
@@ -241,13 +276,8 @@ def _mtime(path: str) -> int:
 class PrivateModules:
     """One main-mode instance's module table (see the module docstring)."""
 
-    def __init__(self, paths: list[str], marker: object,
-                 module_path: str = "") -> None:
-        # module_path, then bareosdir/plugins (the framework: ours before any
-        # Bareos copy in the plugin directory), then the plugin directory.
-        paths = [p for p in paths if p]
-        at = 1 if paths and paths[0] == module_path else 0
-        self.paths = tuple(paths[:at] + [_PLUGINS_DIR] + paths[at:])
+    def __init__(self, search: "_search.Search", marker: object) -> None:
+        self.search = search
         self.marker = marker
         self.modules: dict[str, object] = {}
         self.builtins = dict(builtins.__dict__)
@@ -256,27 +286,44 @@ class PrivateModules:
         self._views = None
         self._stamp = None
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return self.search.dirs
+
     def load(self, name: str):
+        """The plugin module: from our search directories (the directory it
+        is found in then comes first for its imports), else a source module
+        of the standard library or site-packages, private too."""
+        self.search.locate(name)
         mod = self._load(name)
         if mod is None:
+            spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
+            if (spec is not None and spec.origin is not None
+                    and spec.origin.endswith(_SOURCE_SUFFIXES)
+                    and spec.submodule_search_locations is None):
+                spec.loader = CachingSourceLoader(name, spec.origin)
+                mod = self._exec(name, spec)
+        if mod is None:
             raise ModuleNotFoundError(
-                f"No module named {name!r} in {self.paths}", name=name)
+                f"No module named {name!r} in {list(self.paths)} or on "
+                f"sys.path", name=name)
         self.module = mod
         return mod
 
     def _find(self, name: str):
         """The spec of a plain source module `name` on our paths, or None;
         remembered while the directories are unchanged."""
-        key = (self.paths, name)
-        if self._stamp is None:
+        paths = self.paths
+        key = (paths, name)
+        if self._stamp is None or self._stamp[0] != paths:
             # Once per instance: os.stat drops the GIL, and with many jobs
             # at once every drop means waiting to get it back.
-            self._stamp = tuple(_mtime(p) for p in self.paths)
-        stamp = self._stamp
+            self._stamp = (paths, tuple(_mtime(p) for p in paths))
+        stamp = self._stamp[1]
         hit = _find_cache.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
-        spec = importlib.machinery.PathFinder.find_spec(name, self.paths)
+        spec = importlib.machinery.PathFinder.find_spec(name, list(paths))
         if (spec is not None and spec.origin is not None
                 and spec.origin.endswith(_SOURCE_SUFFIXES)
                 and spec.submodule_search_locations is None):
@@ -290,21 +337,32 @@ class PrivateModules:
         mod = self.modules.get(name)
         if mod is not None:
             return mod
+        if name == "bareosdir":
+            return None  # always ours, never a same-named file of theirs
         spec = self._find(name)
         if spec is None:
             return None  # not a plain source module of ours: shared
+        return self._exec(name, spec)
+
+    def _exec(self, name: str, spec):
         # What importlib's module_from_spec + exec_module do, without
         # recomputing the spec's attributes for every instance.
+        origin = spec.origin
+        if self.search.is_judged(os.path.abspath(origin)):
+            code = checked_code(spec.loader, name, origin, self.search)
+        else:
+            code = spec.loader.get_code(name)
+            _search.loaded(name, origin)
         mod = type(sys)(name)
         d = mod.__dict__
         d["__spec__"] = spec
         d["__loader__"] = spec.loader
-        d["__file__"] = spec.origin
+        d["__file__"] = origin
         d["__builtins__"] = self.builtins
         d["__bareosdir_instance__"] = self.marker
         self.modules[name] = mod
         try:
-            exec(spec.loader.get_code(name), d)
+            exec(code, d)
         except BaseException:
             del self.modules[name]
             raise

@@ -67,6 +67,8 @@ typedef struct bd_modstate {
   PyObject *epoch_key;        /* thread-dict key: the epoch last seen */
   PyObject *epoch;            /* a new object at every reset for reuse */
   int output_pending;         /* a host stream holds text without newline */
+  bd_instance *flushing;      /* bd_mod_flush_output in progress for it, */
+  PyThreadState *flushing_ts; /* on this thread state */
 } bd_modstate;
 
 bd_modstate *bd_mod_state(PyObject *module);

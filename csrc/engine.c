@@ -25,6 +25,7 @@ static struct {
   atomic_int closing;   /* the last unbind is under way */
   atomic_int instances; /* live instances */
   atomic_int loaded;    /* instances with a module loaded */
+  char *extra_path;     /* the binding's extra directories, under lock */
 } g_eng = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *const event_names[] = {
@@ -260,25 +261,6 @@ static void set_owner(bd_instance *inst, bd_instance *owner) {
     bd_mod_state(inst->interp->api_module)->owner = owner;
 }
 
-/* Puts dir on sys.path at position pos.  Unless `move`, a dir already
- * there stays where it is; with `move` it is moved to pos. */
-static int path_insert(PyObject *sys_path, Py_ssize_t pos, const char *dir,
-                       int move) {
-  PyObject *p = PyUnicode_DecodeFSDefault(dir); /* new */
-  if (p == NULL) return -1;
-  Py_ssize_t at = PySequence_Index(sys_path, p);
-  int rc = 0;
-  if (at < 0) {
-    PyErr_Clear();
-    rc = PyList_Insert(sys_path, pos, p);
-  } else if (move && at != pos) {
-    rc = PySequence_DelItem(sys_path, at) < 0 ? -1
-                                              : PyList_Insert(sys_path, pos, p);
-  }
-  Py_DECREF(p);
-  return rc;
-}
-
 static char *path_text(PyObject *where) {
   PyObject *sys_path = where ? where : PySys_GetObject("path"); /* borrowed */
   PyObject *r = sys_path ? PyObject_Repr(sys_path) : NULL;
@@ -291,48 +273,81 @@ static char *path_text(PyObject *where) {
 
 static bRC import_failed(bd_instance *inst, PyObject *where);
 
-/* Imports the plugin module; GIL held in the instance's interpreter.
- * Returns bRC_OK, or the answer after reporting. */
-static bRC import_module(bd_instance *inst) {
-  PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
-  if (sys_path == NULL || !PyList_Check(sys_path))
-    return bd_err_host(inst, "sys.path is missing or not a list");
-  /* The Director's plugin directory, then module_path in front of all:
-   * module_path is searched first even when it is on sys.path already. */
-  char *plugin_dir = NULL;
-  if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &plugin_dir) ==
-          bRC_OK &&
-      plugin_dir != NULL && plugin_dir[0] != '\0') {
-    Py_ssize_t n = PyList_GET_SIZE(sys_path);
-    if (path_insert(sys_path, n < 2 ? n : 2, plugin_dir, 0) < 0)
-      return bd_err_report(inst, "adding the plugin directory to sys.path");
-  }
-  if (inst->module_path != NULL && inst->module_path[0] != '\0' &&
-      path_insert(sys_path, 0, inst->module_path, 1) < 0)
-    return bd_err_report(inst, "adding module_path to sys.path");
+/* The ':'-separated BAREOSDIR_PATH and bareosdir-path.conf entries the
+ * binding brought (a copy: a later bind may replace them). */
+static char *extra_path(void) {
+  pthread_mutex_lock(&g_eng.lock);
+  char *s = strdup(g_eng.extra_path ? g_eng.extra_path : "");
+  pthread_mutex_unlock(&g_eng.lock);
+  return s;
+}
 
-  PyObject *mod = PyImport_ImportModule(inst->module_name); /* new */
+/* The Director's Plugin Directory, or "". */
+static const char *plugin_dir_of(bd_instance *inst) {
+  char *d = NULL;
+  if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &d) != bRC_OK ||
+      d == NULL)
+    return "";
+  return d;
+}
+
+/*
+ * Both modes search one way (bareosdir._search): module_path, the Plugin
+ * Directory, the administrator's extra directories, bareosdir/plugins,
+ * then the standard library and site-packages; the directory the module is
+ * found in comes first for its own imports.
+ *
+ * Isolated mode: _search.prepare puts that order on sys.path (the
+ * interpreter serves this instance alone) and the plugin module is
+ * imported normally.  GIL held in the instance's interpreter.
+ */
+static bRC import_module(bd_instance *inst) {
+  PyObject *search = NULL, *rest = NULL, *r = NULL, *mod = NULL;
+  char *extra = extra_path();
+  if (extra == NULL) return bd_err_host(inst, "out of memory");
+  search = PyImport_ImportModule("bareosdir._search"); /* new */
+  if (inst->interp->baseline != NULL)
+    rest = PyObject_GetAttrString(inst->interp->baseline, "path"); /* new */
+  else
+    rest = PyList_New(0);
+  if (search != NULL && rest != NULL)
+    r = PyObject_CallMethod(search, "prepare", "ssssO", inst->module_name,
+                            inst->module_path ? inst->module_path : "",
+                            plugin_dir_of(inst), extra, rest); /* new */
+  free(extra);
+  Py_XDECREF(rest);
+  Py_XDECREF(search);
+  if (r == NULL) return bd_err_report(inst, "setting up the module search");
+  Py_DECREF(r);
+  mod = PyImport_ImportModule(inst->module_name); /* new */
   if (mod == NULL) return import_failed(inst, NULL);
   inst->module = mod;
   return bRC_OK;
 }
 
 /* interpreter=main: the module and its own imports as private module
- * objects of this instance (bareosdir._isolation.PrivateModules). */
+ * objects of this instance (bareosdir._isolation.PrivateModules), found by
+ * the same search. */
 static bRC import_private(bd_instance *inst) {
-  PyObject *paths = NULL, *iso = NULL, *mod = NULL;
+  PyObject *search_mod = NULL, *search = NULL, *iso = NULL, *mod = NULL;
   bRC rc;
-  char *plugin_dir = NULL;
-  if (inst->core->getBareosValue(inst->ctx, bDirVarPluginDir, &plugin_dir) !=
-      bRC_OK)
-    plugin_dir = NULL;
-  paths = Py_BuildValue("[ss]", inst->module_path ? inst->module_path : "",
-                        plugin_dir ? plugin_dir : ""); /* new */
-  iso = paths ? PyImport_ImportModule("bareosdir._isolation") : NULL;
+  char *extra = extra_path();
+  if (extra == NULL) return bd_err_host(inst, "out of memory");
+  search_mod = PyImport_ImportModule("bareosdir._search"); /* new */
+  search = search_mod ? PyObject_CallMethod(
+                            search_mod, "Search", "sss",
+                            inst->module_path ? inst->module_path : "",
+                            plugin_dir_of(inst), extra)
+                      : NULL; /* new */
+  free(extra);
+  PyObject *r = search ? PyObject_CallMethod(search_mod, "remember_main", "O",
+                                             search)
+                       : NULL; /* new */
+  Py_XDECREF(r);
+  iso = r ? PyImport_ImportModule("bareosdir._isolation") : NULL;
   inst->private_mods =
-      iso ? PyObject_CallMethod(iso, "PrivateModules", "OOs", paths,
-                                inst->capsule,
-                                inst->module_path ? inst->module_path : "")
+      iso ? PyObject_CallMethod(iso, "PrivateModules", "OO", search,
+                                inst->capsule ? inst->capsule : Py_None)
           : NULL;
   mod = inst->private_mods
             ? PyObject_CallMethod(inst->private_mods, "load", "s",
@@ -352,15 +367,32 @@ static bRC import_private(bd_instance *inst) {
     inst->module = mod;
     rc = bRC_OK;
   }
-  Py_XDECREF(paths);
+  Py_XDECREF(search);
+  Py_XDECREF(search_mod);
   Py_XDECREF(iso);
   return rc;
+}
+
+/* A refusal under BAREOSDIR_STRICT_PATHS=1 is pending: it fails the load
+ * whatever on_error says. */
+static int refusal_pending(void) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *m = PyImport_ImportModule("bareosdir._search"); /* new */
+  PyObject *cls = m ? PyObject_GetAttrString(m, "UnsafePluginPath") : NULL;
+  Py_XDECREF(m);
+  PyErr_Clear(); /* cannot tell: the original error is reported as it is */
+  PyErr_Restore(type, value, tb);
+  int yes = cls != NULL && PyErr_ExceptionMatches(cls);
+  Py_XDECREF(cls);
+  return yes;
 }
 
 /* Reports a failed import (exception pending).  `where` is the search
  * path (None: sys.path). */
 static bRC import_failed(bd_instance *inst, PyObject *where) {
   {
+    if (refusal_pending()) inst->on_error = BD_ON_ERROR_FATAL;
     /* Not found at all (as opposed to failing inside the module): say
      * where we looked. */
     if (PyErr_ExceptionMatches(PyExc_ModuleNotFoundError)) {
@@ -422,7 +454,12 @@ static bRC call_entry(bd_instance *inst, PyObject *name, PyObject *arg,
   }
   Py_DECREF(fn);
   if (res == NULL) {
+    /* A refused import (BAREOSDIR_STRICT_PATHS=1) fails the call whatever
+     * on_error says; on_error stays as it was for later calls. */
+    int on_error = inst->on_error;
+    if (refusal_pending()) inst->on_error = BD_ON_ERROR_FATAL;
     bRC rc = bd_err_report(inst, describe(buf, sizeof buf, what, event));
+    inst->on_error = on_error;
     bd_mod_flush_output(inst);
     return rc;
   }
@@ -495,6 +532,16 @@ static bRC load_plugin(bd_instance *inst, const char *rest) {
     Py_XDECREF(hostio);
     PyErr_Clear();
   }
+#ifdef BAREOSDIR_TEST_LEAK
+  /* Test builds only (cmake -DBAREOSDIR_TEST_LEAK=ON): leak one str and one
+   * malloc'ed block per loaded instance, so tools/test-valgrind.sh can show
+   * that it catches both kinds of leak. */
+  if (rc == bRC_OK) {
+    (void)PyUnicode_FromFormat("bareosdir test leak %p", (void *)inst);
+    char *block = malloc(48);
+    if (block != NULL) memset(block, 0x5a, 48);
+  }
+#endif
   if (inst->module != NULL && rc == bRC_OK && inst->loaded == 0) {
     inst->loaded = 1;
     atomic_fetch_add(&g_eng.loaded, 1);
@@ -830,6 +877,10 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
   }
   g_eng.binds++;
   g_eng.core = b->core;
+  if (b->extra_path != NULL) {
+    free(g_eng.extra_path);
+    g_eng.extra_path = strdup(b->extra_path);
+  }
   pthread_mutex_unlock(&g_eng.lock);
   bd_ip_init(&cfg);
   bind_main(module);
@@ -861,6 +912,10 @@ static double unload_wait_s(void) {
 int bd_eng_unbind(void) {
   pthread_mutex_lock(&g_eng.lock);
   int last = g_eng.binds > 0 && --g_eng.binds == 0;
+  if (last) {
+    free(g_eng.extra_path);
+    g_eng.extra_path = NULL;
+  }
   pthread_mutex_unlock(&g_eng.lock);
   if (!last) return 0;
   /* Refuse new calls, then give the ones in progress a bounded time. */

@@ -335,11 +335,20 @@ void bd_mod_flush_output(bd_instance *inst) {
   st->output_pending = 0;
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+  /* At the end of its job the instance is already closing (API calls are
+   * refused): its own last text still goes to its job.  Only on this
+   * thread: sending a message lets other threads run. */
+  bd_instance *was = st->flushing;
+  PyThreadState *was_ts = st->flushing_ts;
+  st->flushing = inst;
+  st->flushing_ts = PyThreadState_Get();
   PyObject *hostio = PyImport_ImportModule("bareosdir._hostio"); /* new */
   PyObject *r = hostio ? PyObject_CallMethod(
                              hostio, "flush_instance", "O",
                              inst->capsule ? inst->capsule : Py_None)
                        : NULL; /* new */
+  st->flushing = was;
+  st->flushing_ts = was_ts;
   /* Other instances of the main interpreter may still hold text. */
   if (r == NULL || PyObject_IsTrue(r) != 0) st->output_pending = 1;
   Py_XDECREF(r);
@@ -795,7 +804,10 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
     return NULL;
   bd_modstate *st = bd_mod_state(m);
   bd_instance *inst = NULL;
-  if (token != Py_None) inst = marker_instance(token);
+  if (st->flushing != NULL && st->flushing_ts == PyThreadState_Get() &&
+      (token == Py_None || token == st->flushing->capsule))
+    inst = st->flushing;
+  if (inst == NULL && token != Py_None) inst = marker_instance(token);
   if (inst == NULL && st->owner != NULL && !atomic_load(&st->owner->closing))
     inst = st->owner;
   if (inst == NULL && token == Py_None)

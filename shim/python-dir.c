@@ -115,7 +115,7 @@ static void find_paths(void) {
  * The interpreter is configured explicitly: the Python this file was built
  * for (never whatever python3 is first on PATH), no signal handlers (the
  * Director owns signals), and no PYTHON* environment variables except
- * PYTHONDONTWRITEBYTECODE and PYTHONMALLOC (see the README).
+ * PYTHONMALLOC (see the README).
  */
 static int start_python(char *err, size_t errlen) {
   PyStatus status;
@@ -141,8 +141,8 @@ static int start_python(char *err, size_t errlen) {
    * sub-interpreters that inherit this configuration skip it and get the
    * resulting sys.path from the extension. */
   config.site_import = 0;
-  const char *nobc = getenv("PYTHONDONTWRITEBYTECODE");
-  if (nobc != NULL && nobc[0] != '\0') config.write_bytecode = 0;
+  /* No bytecode into plugin directories (README, Security). */
+  config.write_bytecode = 0;
   status = PyConfig_SetBytesString(&config, &config.program_name,
                                    BAREOSDIR_PYTHON_EXE);
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);

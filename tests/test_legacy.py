@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,11 @@ import bareosdir
 
 from shimutil import Site, install
 
-LEGACY = Path(__file__).parent / "legacy"
+# A private copy (0700 temporary directory): plugin files are judged by who
+# can write where they lie, and a checkout's directories may be shared.
+_TMP = tempfile.mkdtemp(prefix="bareosdir-legacy-")
+atexit.register(shutil.rmtree, _TMP, True)
+LEGACY = Path(shutil.copytree(Path(__file__).parent / "legacy", Path(_TMP) / "legacy"))
 NEW_STYLE = """
 import bareosdir
 def load_bareos_plugin(plugindef):

@@ -7,6 +7,8 @@ own threads are attributed like the plugin's calls.  Through the real shim
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from test_shim import prefix, site  # noqa: F401  (fixtures)
@@ -102,3 +104,55 @@ def test_plugin_threads_output_is_attributed_to_its_job(site, mode):
     debug = r.stderr.splitlines()
     for jobid in (1, 2):
         assert any(l.endswith(f"T{jobid}-PRINT") for l in debug), r.stderr
+
+
+LATE_PARTIAL = """
+    import os, sys, threading, time
+    import bareosdir
+
+    GO, DONE = {go!r}, {done!r}
+
+    def late():
+        deadline = time.monotonic() + 30
+        while not os.path.exists(GO) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sys.stderr.write("LATE-PARTIAL")
+        open(DONE, "w").close()
+
+    def load_bareos_plugin(plugindef):
+        bareosdir.RegisterEvents([bareosdir.bDirEventJobEnd])
+        return 0
+
+    def parse_plugin_definition(plugindef):
+        return 0
+
+    def handle_plugin_event(event):
+        threading.Thread(target=late).start()
+        return 0
+"""
+
+
+def test_text_without_newline_after_the_last_call_ends_its_job(director,
+                                                               tmp_path):
+    """Written by the plugin's thread after its last event: sent when the
+    job's plugin is freed, in that job (isolated; the mock Director)."""
+    import time
+
+    import bareosdir
+
+    go, done = tmp_path / "go", tmp_path / "done"
+    (tmp_path / "late.py").write_text(textwrap.dedent(
+        LATE_PARTIAL.format(go=str(go), done=str(done))))
+    job = director.job("BackupClient1")
+    job.new_plugins()
+    job.plugin_options(f"python:module_path={tmp_path}:module_name=late")
+    assert job.event(bareosdir.bDirEventJobEnd) == bareosdir.bRC_OK
+    go.touch()
+    deadline = time.monotonic() + 30
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert done.exists()
+    job.free_plugins()
+    assert [(m.type, m.text) for m in job.messages] == [
+        (bareosdir.M_WARNING, "LATE-PARTIAL\n")]
+    assert not any("LATE" in m.text for m in director.messages)

@@ -20,6 +20,11 @@ def test_readme_example_test_passes(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 passed" in r.stdout
+    # Run above from another directory with the venv's Python by its path,
+    # which is what the README tells for running it from anywhere.
+    assert Path(sys.executable).parent.name == "bin"
+    assert "From anywhere else, name the checkout's venv and the file by their" \
+        in " ".join(text.split())
 
 
 def test_readme_starts_with_the_two_commands():

@@ -274,12 +274,16 @@ def test_one_file_loaded_twice_through_a_hard_link(site, tmp_path):
     assert sum("which=a" in t for t in texts) == 2 and sum("which=b" in t for t in texts) == 2
 
 
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+@pytest.mark.parametrize("loader_there", [False, True])
 @pytest.mark.parametrize("with_module_path", [False, True])
-def test_bareos_own_plugin_files_beside_ours(site, tmp_path, with_module_path):
+def test_bareos_own_plugin_files_beside_ours(site, tmp_path, with_module_path,
+                                             loader_there, mode):
     # Bareos's package puts its own bareosdir module and framework files
-    # into the plugin directory.  Our bareosdir package is always found
-    # first; our framework too, unless module_path names that directory
-    # (then it is searched first, by the module_path rule).
+    # into the plugin directory.  Our bareosdir package is always the one
+    # imported.  The framework files come from where the plugin module was
+    # found: Bareos's wrapper with a loader in that directory, ours with
+    # our bundled loader.
     d = tmp_path / "shared-dir"
     shutil.copytree(site.plugin_dir, d)
     (d / "bareosdir.py").write_text("raise ImportError('Bareos own bareosdir module')\n")
@@ -287,11 +291,14 @@ def test_bareos_own_plugin_files_beside_ours(site, tmp_path, with_module_path):
     (d / "BareosDirWrapper.py").write_text(
         "import bareosdir\nbareosdir.DebugMessage(100, %r)\n" % wrapper
         + (ROOT / "bareosdir" / "plugins" / "BareosDirWrapper.py").read_text())
+    if loader_there:
+        shutil.copy(ROOT / "bareosdir" / "plugins" / "bareos-dir-class-plugins.py", d)
     site.plugin_dir = d
     path = f"module_path={d}:" if with_module_path else ""
-    conf = site.config([f"python:{path}module_name=bareos-dir-class-plugins:testoption=x"])
+    conf = site.config([f"python:{path}module_name=bareos-dir-class-plugins:testoption=x"
+                        f":interpreter={mode}"])
     r = site.run(conf, "-d", "100")
     assert r.returncode == 0, r.all_output
     assert "Bareos own bareosdir module" not in r.all_output
     assert "BareosDirPluginBaseclass options: testoption=x" in r.stderr
-    assert (wrapper in r.stderr) == with_module_path
+    assert (wrapper in r.stderr) == loader_there

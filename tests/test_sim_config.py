@@ -818,3 +818,13 @@ def test_many_resources_load_in_linear_time(dump_exe, tmp_path):
         "error", 'bareos-dir.conf:100002: a second Client resource named '
         '"c4711" is not permitted (the first is at bareos-dir.conf:4713)']
     assert elapsed < 20, elapsed
+
+
+def test_tests_carry_no_paths_of_one_machine():
+    # tests/servers.py and these modules once defaulted the build directory
+    # and the test data to the development machine's paths: on any other
+    # checkout ten tests skipped.
+    needle = "/" + "work/"  # not spelt out, so that this file passes too
+    for path in sorted((ROOT / "tests").rglob("*")):
+        if path.suffix in (".py", ".c", ".h", ".conf", ".inc"):
+            assert needle not in path.read_text(errors="replace"), path

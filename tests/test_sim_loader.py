@@ -677,6 +677,11 @@ def test_debug_messages_up_to_the_debug_level(setup):
     r = setup.run("-o", "good:say=debug", "-d", "100")
     # bareos-dir's head, then the plugin and instance that sent it.
     assert "sim-dir (100): fake.c:9-1 good:instance=0: a debug line\n" in r.err
+    # Two instances of one plugin (the seed form's two lines).
+    r = setup.run("-o", "good:say=debug", "-o", "good:instance=1:say=debug",
+                  "-d", "100")
+    assert "sim-dir (100): fake.c:9-1 good:instance=0: a debug line\n" in r.err
+    assert "sim-dir (100): fake.c:9-1 good:instance=1: a debug line\n" in r.err
     assert "a debug line" not in r.out
     r = setup.run("-o", "good:say=debug", "-d", "99")
     assert "a debug line" not in r.err

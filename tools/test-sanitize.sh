@@ -23,4 +23,5 @@ export PYTHONPATH="$PWD/build-asan/plugins"
 .venv/bin/python -P -m pytest -q -p no:cacheprovider \
   tests/test_api.py tests/test_engine.py tests/test_shim.py \
   tests/test_shim_lifecycle.py tests/test_sim_loader.py tests/test_framework.py \
-  tests/test_adversarial_memory.py
+  tests/test_adversarial_memory.py tests/test_compat.py tests/test_reuse.py \
+  tests/test_output.py

@@ -1,0 +1,262 @@
+"""Where plugin code comes from: the one search order for a plugin module,
+in both interpreter modes, and the check that no one but root or the
+Director's user can change the files found in the administrator's
+directories.
+
+The search order, the administrator's files before ours as in Bareos 22+:
+``module_path``; the Director's Plugin Directory; the ``BAREOSDIR_PATH`` and
+``bareosdir-path.conf`` entries; the bundled ``bareosdir/plugins``; then
+the standard library and site-packages.  The directory the plugin module
+was found in is searched first for the plugin's own imports too (a contrib
+loader gets its own companion module, not a bundled one of that name).
+
+A source file under one of the administrator's directories is opened once,
+judged by ``fstat`` of that descriptor and by every directory from it up to
+the root, and compiled from the bytes read through the same descriptor: the
+file judged is the file run.  Our own package (``bareosdir``, including
+``bareosdir/plugins``), the standard library and site-packages are not
+judged: they belong to the installed system.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PLUGINS_DIR = os.path.join(_PACKAGE_DIR, "plugins")
+DEBUG_LEVEL = 100
+
+
+class UnsafePluginPath(ImportError):
+    """BAREOSDIR_STRICT_PATHS=1 and a plugin file others can change."""
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
+def _dedupe(dirs) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for d in dirs:
+        if d and d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def _within(path: str, dirs: frozenset) -> bool:
+    """path lies in (or below) one of dirs: a walk up, not a scan of dirs
+    (an administrator may list many)."""
+    d = os.path.dirname(path)
+    while True:
+        if d in dirs:
+            return True
+        up = os.path.dirname(d)
+        if up == d:
+            return False
+        d = up
+
+
+class Search:
+    """One plugin instance's search: the administrator's directories, then
+    ours; which files were already reported for it."""
+
+    def __init__(self, module_path: str = "", plugin_dir: str = "",
+                 extra: str = "") -> None:
+        entries = [module_path, plugin_dir, *extra.split(":")]
+        self.admin = tuple(_dedupe(os.path.abspath(d) for d in entries if d))
+        self.dirs = tuple(_dedupe([*self.admin, PLUGINS_DIR]))
+        # Judged: the administrator's directories, never our own package.
+        self.judged = frozenset(d for d in self.admin
+                                if not _under(d, _PACKAGE_DIR))
+        self.found_in: str | None = None
+        self._dirset: tuple = (None, frozenset())
+        self.reported: set[str] = set()
+
+    def locate(self, name: str):
+        """The spec of `name` on our directories, or None; remembers the
+        directory it was found in, which then comes first."""
+        from importlib.machinery import PathFinder
+        spec = PathFinder.find_spec(name, list(self.dirs))
+        if spec is not None and spec.origin:
+            d = os.path.dirname(spec.origin)
+            if spec.submodule_search_locations is not None:
+                d = os.path.dirname(d)  # a package: its parent was searched
+            self.found_in = d
+            self.dirs = tuple(_dedupe([d, *self.dirs]))
+        return spec
+
+    def is_ours(self, path: str) -> bool:
+        """Found in one of our search directories (the loaded-from line)."""
+        if self._dirset[0] is not self.dirs:
+            self._dirset = (self.dirs, frozenset(self.dirs))
+        return _within(path, self._dirset[1])
+
+    def is_judged(self, path: str) -> bool:
+        return _within(path, self.judged)
+
+    def path_list(self, rest: list[str]) -> list[str]:
+        """sys.path for isolated mode: our search, then the rest (standard
+        library, site-packages) in its own order."""
+        mine = list(self.dirs)
+        seen = set(mine)
+        return mine + [p for p in rest if p not in seen]
+
+
+# Isolated mode: the search of the instance this interpreter serves now.
+current: Search | None = None
+# Main mode, for files reached through sys.path rather than an instance's
+# private modules: every administrator's directory seen in this process.
+_main = Search()
+
+
+def prepare(name: str, module_path: str, plugin_dir: str, extra: str,
+            rest: list[str]) -> None:
+    """Isolated mode, before importing the plugin module `name`: puts this
+    instance's search order on sys.path."""
+    global current
+    s = Search(module_path, plugin_dir, extra)
+    s.locate(name)
+    sys.path[:] = s.path_list(rest)
+    current = s
+
+
+def remember_main(s: Search) -> None:
+    """Main mode: files under s's directories reached through sys.path are
+    judged as well."""
+    if not s.judged <= _main.judged:
+        _main.judged = _main.judged | s.judged
+
+
+def for_loader() -> Search:
+    return current if current is not None else _main
+
+
+def strict() -> bool:
+    return os.environ.get("BAREOSDIR_STRICT_PATHS", "") == "1"
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except (ImportError, KeyError):
+        return "uid %d" % uid
+
+
+def _problem(path: str, st, searched: bool) -> str | None:
+    """What is wrong with path (stat st), or None.  `searched`: a directory
+    modules are looked up in, where a sticky bit does not help (anyone may
+    add a file)."""
+    euid = os.geteuid()
+    what = "file" if stat.S_ISREG(st.st_mode) else "directory"
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid not in (0, euid):
+        return ("%s %s is owned by %s, mode %04o: only root or the Director's "
+                "user (%s) may own it; change its owner (chown root %s)"
+                % (what, path, _owner(st.st_uid), mode, _owner(euid), path))
+    w = mode & 0o022
+    if w and stat.S_ISDIR(st.st_mode) and mode & stat.S_ISVTX and not searched:
+        return None  # others cannot rename or remove what they do not own
+    if w:
+        who = {0o020: "group", 0o002: "others", 0o022: "group and others"}[w]
+        flag = {0o020: "g-w", 0o002: "o-w", 0o022: "go-w"}[w]
+        sticky = (" (a sticky bit does not help where modules are looked "
+                  "up: anyone may add one)" if mode & stat.S_ISVTX else "")
+        return ("%s %s (owner %s, mode %04o) is writable by %s%s: make it "
+                "writable only by its owner (chmod %s %s)"
+                % (what, path, _owner(st.st_uid), mode, who, sticky, flag,
+                   path))
+    return None
+
+
+def _chain(start: str, s: Search, findings: dict) -> None:
+    d = start
+    first = True
+    while True:
+        if d not in findings:
+            try:
+                st = os.stat(d)
+            except OSError:
+                st = None
+            p = None
+            if st is not None:
+                p = _problem(d, st, first or d in s.admin)
+            findings[d] = p
+        first = False
+        up = os.path.dirname(d)
+        if up == d:
+            return
+        d = up
+
+
+def judge(path: str, fd: int, s: Search) -> list[tuple[str, str]]:
+    """(offending path, text) for the file open as fd (found as `path`) and
+    every directory above it and above where it really is."""
+    findings: dict[str, str | None] = {}
+    st = os.fstat(fd)
+    try:
+        real = os.readlink("/proc/self/fd/%d" % fd)
+    except OSError:
+        real = os.path.realpath(path)
+    p = _problem(real, st, False)
+    if p:
+        findings[real] = p
+    _chain(os.path.dirname(os.path.abspath(path)), s, findings)
+    _chain(os.path.dirname(real), s, findings)
+    return [(k, v) for k, v in findings.items() if v]
+
+
+def _message(kind: int, text: str) -> None:
+    try:
+        import bareosdir
+        if kind:
+            bareosdir.JobMessage(kind, text)
+        else:
+            bareosdir.DebugMessage(DEBUG_LEVEL, text)
+    except Exception:  # no instance here (a thread after its job): say nothing
+        pass
+
+
+def open_checked(name: str, path: str, s: Search) -> tuple[int, object]:
+    """Opens the source file of module `name` for loading: reports what
+    others could change (once per instance and path), or refuses in strict
+    mode.  Returns (fd, fstat result); the caller closes fd."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        found = judge(path, fd, s)
+        if found and strict():
+            text = "; ".join(t for _, t in found)
+            raise UnsafePluginPath(
+                "bareosdir: refusing to load module %r from %s "
+                "(BAREOSDIR_STRICT_PATHS=1): %s" % (name, path, text),
+                name=name, path=path)
+        for where, text in found:
+            if where not in s.reported:
+                s.reported.add(where)
+                import bareosdir
+                _message(bareosdir.M_WARNING,
+                         "bareosdir: module %r (%s) comes from a place others "
+                         "can change: %s" % (name, path, text))
+        return fd, os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_all(fd: int) -> bytes:
+    parts = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            return b"".join(parts)
+        parts.append(b)
+
+
+def loaded(name: str, path: str) -> None:
+    """The level-100 line naming the file a module of the plugin came
+    from."""
+    _message(0, "bareosdir: module %s loaded from %s" % (name, path))

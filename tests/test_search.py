@@ -1,0 +1,369 @@
+"""Where plugin modules are found (one search, both interpreter modes) and
+that plugin code comes only from places no one else can write: through the
+real shim, as the Director loads it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import event_plugin
+from shimutil import ROOT, Site, copy_prefix, install
+
+MODES = ["isolated", "main"]
+
+
+@pytest.fixture(scope="session")
+def prefix(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("prefix")
+    install(p)
+    return p
+
+
+@pytest.fixture
+def site(prefix, tmp_path) -> Site:
+    # A Plugin Directory of its own per test: tests put files into it.
+    return Site(tmp_path, copy_prefix(prefix, tmp_path / "prefix"))
+
+
+def run(site: Site, options: list[str], *args: str, env: dict | None = None,
+        name: str = "conf"):
+    conf = site.config(options, name=name)
+    e = {"PYTHONDONTWRITEBYTECODE": "", "BAREOSDIR_STRICT_PATHS": ""}
+    e.update(env or {})
+    return site.run(conf, *args, env=e)
+
+
+def says(text: str) -> str:
+    return event_plugin(
+        f'bareosdir.JobMessage(bareosdir.M_INFO, {text!r})')
+
+
+def texts(r) -> list[str]:
+    return [t for _, t in r.job_lines()]
+
+
+# ---- the search order ---------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plugin_found_only_through_bareosdir_path(site, tmp_path, mode):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "fromextra.py").write_text(textwrap.dedent(says("extra plugin ran")))
+    r = run(site, [f"python:module_name=fromextra:interpreter={mode}"],
+            env={"BAREOSDIR_PATH": str(extra)})
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["extra plugin ran"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plugin_found_only_on_site_packages(site, tmp_path, mode):
+    # A directory reached only through a .pth file (as site-packages are):
+    # it is on sys.path, not among the administrator's directories.
+    extra, pkgs = tmp_path / "extra", tmp_path / "pkgs"
+    extra.mkdir()
+    pkgs.mkdir()
+    (extra / "more.pth").write_text(f"{pkgs}\n")
+    (pkgs / "fromsite.py").write_text(textwrap.dedent(says("site plugin ran")))
+    r = run(site, [f"python:module_name=fromsite:interpreter={mode}"],
+            env={"BAREOSDIR_PATH": str(extra)})
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["site plugin ran"]
+
+
+COMPANION = """
+    import bareosdir
+    from BareosDirPluginBaseclass import BareosDirPluginBaseclass
+
+    class BareosDirPluginPrometheusExporter(BareosDirPluginBaseclass):
+        def __init__(self, plugindef):
+            super().__init__(plugindef)
+            bareosdir.RegisterEvents([bareosdir.bDirEventJobEnd])
+
+        def handle_plugin_event(self, event):
+            super().handle_plugin_event(event)
+            if event == bareosdir.bDirEventJobEnd:
+                bareosdir.JobMessage(bareosdir.M_INFO,
+                                     "administrator's exporter, job=%s"
+                                     % self.options.get("job", "?"))
+            return bareosdir.bRC_OK
+"""
+
+LOADER = """
+    import bareosdir
+    import BareosDirPluginPrometheusExporter
+    import BareosDirWrapper
+    from BareosDirWrapper import *
+
+    def load_bareos_plugin(plugindef):
+        BareosDirWrapper.bareos_dir_plugin_object = (
+            BareosDirPluginPrometheusExporter.BareosDirPluginPrometheusExporter(
+                plugindef))
+        return bareosdir.bRC_OK
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_contrib_loader_in_the_plugin_directory_wins(site, mode):
+    # bareos-contrib's shape: a loader and its companion class module, of
+    # the same names as our bundled ones, in the Plugin Directory; the
+    # Bareos 22+ options line, without module_path.
+    d = site.plugin_dir
+    (d / "bareos-dir-prometheus-exporter.py").write_text(textwrap.dedent(LOADER))
+    (d / "BareosDirPluginPrometheusExporter.py").write_text(textwrap.dedent(COMPANION))
+    r = run(site, [f"python:module_name=bareos-dir-prometheus-exporter:job=x:interpreter={mode}"],
+            "-d", "100")
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["administrator's exporter, job=x"]
+    # Where each module of the plugin came from (level 100).
+    for name, where in [("bareos-dir-prometheus-exporter", d),
+                        ("BareosDirPluginPrometheusExporter", d),
+                        ("BareosDirWrapper", d / "bareosdir" / "plugins"),
+                        ("BareosDirPluginBaseclass", d / "bareosdir" / "plugins")]:
+        assert f"bareosdir: module {name} loaded from {where}/{name}.py" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bundled_loader_gets_the_bundled_companion(site, mode):
+    # Only a companion of the administrator's: the bundled loader is found
+    # in bareosdir/plugins, which then comes first for its own imports.
+    (site.plugin_dir / "BareosDirPluginPrometheusExporter.py").write_text(
+        "raise ImportError('administrator companion imported')\n")
+    r = run(site, [f"python:module_name=bareos-dir-prometheus-exporter:interpreter={mode}"
+                   ":gateway_host=127.0.0.1:gateway_port=9"], "-d", "100")
+    assert "administrator companion imported" not in r.all_output
+    bundled = site.plugin_dir / "bareosdir" / "plugins"
+    assert (f"module BareosDirPluginPrometheusExporter loaded from "
+            f"{bundled}/BareosDirPluginPrometheusExporter.py") in r.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_found_directory_comes_first_for_the_plugins_imports(site, mode):
+    # module_path is searched first, but the plugin lives in the Plugin
+    # Directory: its companion there wins over module_path's one.
+    site.write_plugin("companion", "WHO = 'module_path companion'\n")
+    (site.plugin_dir / "withcompanion.py").write_text(textwrap.dedent(event_plugin(
+        "bareosdir.JobMessage(bareosdir.M_INFO, companion.WHO)",
+        imports="companion")))
+    (site.plugin_dir / "companion.py").write_text("WHO = 'plugin dir companion'\n")
+    r = run(site, [f"python:module_path={site.module_path}:module_name=withcompanion:interpreter={mode}"])
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["plugin dir companion"]
+    # ...and the other way round: found in module_path, its companion first.
+    site.write_plugin("withcompanion", event_plugin(
+        "bareosdir.JobMessage(bareosdir.M_INFO, companion.WHO)", imports="companion"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name=withcompanion:interpreter={mode}"],
+            name="conf2")
+    assert texts(r) == ["module_path companion"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plugin_directory_before_bareosdir_path_before_bundled(site, tmp_path, mode):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "ordered.py").write_text(textwrap.dedent(says("from BAREOSDIR_PATH")))
+    (extra / "bareos_dir_consts.py").write_text("raise ImportError('never')\n")
+    env = {"BAREOSDIR_PATH": str(extra)}
+    r = run(site, [f"python:module_name=ordered:interpreter={mode}"], env=env)
+    assert texts(r) == ["from BAREOSDIR_PATH"], r.all_output
+    (site.plugin_dir / "ordered.py").write_text(textwrap.dedent(says("from the Plugin Directory")))
+    r = run(site, [f"python:module_name=ordered:interpreter={mode}"], env=env, name="c2")
+    assert texts(r) == ["from the Plugin Directory"], r.all_output
+    # The administrator's directories come before the bundled plugins.
+    (extra / "bareos-dir-class-plugin.py").write_text(textwrap.dedent(says("admin class plugin")))
+    r = run(site, [f"python:module_name=bareos-dir-class-plugin:interpreter={mode}"], env=env,
+            name="c3")
+    assert texts(r) == ["admin class plugin"], r.all_output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bareosdir_module_of_theirs_is_never_imported(site, mode):
+    d = site.plugin_dir
+    (d / "bareosdir.py").write_text("raise ImportError('their bareosdir module')\n")
+    site.write_plugin("bareosdir", "raise ImportError('their bareosdir module')\n")
+    name = site.write_plugin("usesapi", says("api is ours"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"])
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["api is ours"]
+
+
+# ---- plugin code only from places no one else can write -----------------
+
+
+def code_that_leaves_a_trace(trace: Path) -> str:
+    return (f"open({str(trace)!r}, 'w').write('ran')\n"
+            + textwrap.dedent(says("plugin ran")))
+
+
+def warnings(r) -> list[str]:
+    return [t for t in texts(r) if t.startswith("Warning: ")]
+
+
+def fatals(r) -> list[str]:
+    return [t for t in texts(r) if t.startswith("Fatal error: ")]
+
+
+def nobody_uid() -> int:
+    import pwd
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def make_case(case: str, base: Path, trace: Path) -> tuple[Path, Path]:
+    """A module_path for `case` under base (a safe tree); returns
+    (module_path, the path a finding must name)."""
+    mp = base / "mp"
+    mp.mkdir(mode=0o755)
+    f = mp / "judged.py"
+    if case == "dir-0777":
+        mp.chmod(0o777)
+        blame = mp
+    elif case == "dir-group-writable":
+        mp.chmod(0o775)
+        blame = mp
+    elif case == "dir-owned-by-nobody":
+        os.chown(mp, nobody_uid(), -1)
+        blame = mp
+    elif case == "sticky-module-path":
+        mp.chmod(0o1777)
+        blame = mp
+    elif case == "file-0666":
+        blame = f
+    elif case == "symlink-to-unsafe":
+        unsafe = base / "unsafe"
+        unsafe.mkdir()
+        unsafe.chmod(0o777)
+        (unsafe / "real.py").write_text(code_that_leaves_a_trace(trace))
+        f.symlink_to(unsafe / "real.py")
+        return mp, unsafe
+    else:
+        raise AssertionError(case)
+    f.write_text(code_that_leaves_a_trace(trace))
+    if case == "file-0666":
+        f.chmod(0o666)
+    return mp, blame
+
+
+CASES = ["dir-0777", "file-0666", "dir-group-writable", "dir-owned-by-nobody",
+         "sticky-module-path", "symlink-to-unsafe"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES)
+def test_unsafe_place_is_one_warning_per_instance_and_path(site, tmp_path, case, mode):
+    trace = tmp_path / "trace"
+    mp, blame = make_case(case, tmp_path, trace)
+    r = run(site, [f"python:instance=0:module_path={mp}:module_name=judged:interpreter={mode}",
+                   f"python:instance=1:module_path={mp}:module_name=judged:interpreter={mode}"],
+            "--jobs", "2")
+    assert r.returncode == 0, r.all_output
+    assert trace.exists()
+    w = warnings(r)
+    # One per instance and path: two instances, two jobs.
+    assert len(w) == 4, r.all_output
+    for text in w:
+        assert str(blame) in text and "mode " in text, text
+        assert "chmod" in text or "chown" in text
+    assert sorted(texts(r)).count("plugin ran") == 4
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES)
+def test_strict_paths_refuse_and_nothing_runs(site, tmp_path, case, mode):
+    trace = tmp_path / "trace"
+    mp, blame = make_case(case, tmp_path, trace)
+    r = run(site, [f"python:module_path={mp}:module_name=judged:interpreter={mode}:on_error=warning"],
+            env={"BAREOSDIR_STRICT_PATHS": "1"})
+    assert r.returncode != 0, r.all_output
+    assert len(fatals(r)) == 1, r.all_output
+    assert "BAREOSDIR_STRICT_PATHS=1" in r.stdout and str(blame) in r.stdout
+    assert not trace.exists()
+    assert "plugin ran" not in r.all_output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sticky_ancestor_of_a_safe_directory_is_fine(site, tmp_path, mode):
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    mp = sticky / "mine"
+    mp.mkdir(mode=0o755)
+    (mp / "safe.py").write_text(textwrap.dedent(says("safe ran")))
+    r = run(site, [f"python:module_path={mp}:module_name=safe:interpreter={mode}"],
+            env={"BAREOSDIR_STRICT_PATHS": "1"})
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["safe ran"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_safe_tree_gives_no_message_and_no_bytecode(site, tmp_path, mode):
+    # module_path, the Plugin Directory and a BAREOSDIR_PATH entry, all
+    # safe: no message at all, and no __pycache__ written anywhere there.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "extrahelper.py").write_text("WHO = 'extra'\n")
+    (site.plugin_dir / "dirhelper.py").write_text("WHO = 'dir'\n")
+    site.write_plugin("mphelper", "WHO = 'mp'\n")
+    name = site.write_plugin("safeall", event_plugin(
+        "bareosdir.JobMessage(bareosdir.M_INFO, '/'.join([mphelper.WHO, dirhelper.WHO, extrahelper.WHO]))",
+        imports="mphelper, dirhelper, extrahelper"))
+    dirs = [site.module_path, site.plugin_dir, extra]
+    before = {p for d in dirs for p in d.rglob("__pycache__")}
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}",
+                   "python:instance=1:module_name=bareos-dir-class-plugin"],
+            "--jobs", "2", env={"BAREOSDIR_PATH": str(extra)})
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["mp/dir/extra"] * 2
+    assert "Warning" not in r.all_output and "Fatal" not in r.all_output
+    after = {p for d in dirs for p in d.rglob("__pycache__")}
+    assert after == before, after - before
+
+
+def test_findings_under_bareosdir_testing(tmp_path):
+    # The same check in the mock Director, in this process.
+    import bareosdir
+    from bareosdir.testing import Director
+
+    mp = tmp_path / "open"
+    mp.mkdir()
+    mp.chmod(0o777)
+    (mp / "judged.py").write_text(textwrap.dedent(says("ran")))
+    for mode in MODES:
+        with Director() as director:
+            job = director.job()
+            job.run([f"python:module_path={mp}:module_name=judged:interpreter={mode}"])
+            w = [m.text for m in job.messages if m.type == bareosdir.M_WARNING]
+            assert len(w) == 1 and str(mp) in w[0] and "0777" in w[0], w
+        os.environ["BAREOSDIR_STRICT_PATHS"] = "1"
+        try:
+            with Director() as director:
+                job = director.job()
+                job.run([f"python:module_path={mp}:module_name=judged:interpreter={mode}"])
+                assert job.fatal_count == 1
+                assert not [m for m in job.messages if m.text == "ran"]
+        finally:
+            del os.environ["BAREOSDIR_STRICT_PATHS"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_strict_refusal_of_a_module_imported_later(site, tmp_path, mode):
+    # The plugin is safe; a module it imports during an event lies in an
+    # open BAREOSDIR_PATH entry: that call fails, on_error=warning or not.
+    trace = tmp_path / "trace"
+    extra = tmp_path / "open-extra"
+    extra.mkdir()
+    extra.chmod(0o777)
+    (extra / "lazy.py").write_text(code_that_leaves_a_trace(trace))
+    name = site.write_plugin("importslater", event_plugin("import lazy"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}"
+                   f":interpreter={mode}:on_error=warning"],
+            env={"BAREOSDIR_STRICT_PATHS": "1", "BAREOSDIR_PATH": str(extra)})
+    assert r.returncode != 0, r.all_output
+    assert len(fatals(r)) == 1 and str(extra) in r.stdout, r.all_output
+    assert not trace.exists()
