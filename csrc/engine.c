@@ -683,9 +683,13 @@ static double thread_wait_s(void) {
  * wait: each such call holds a reference to the instance.
  */
 static void wait_calls_in_flight(bd_instance *inst) {
-  double limit_ms = thread_wait_s() * 1000.0;
-  for (double waited = 0; waited < limit_ms && atomic_load(&inst->refs) > 1;
-       waited += 1) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  double start = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+  double limit = thread_wait_s();
+  while (atomic_load(&inst->refs) > 1) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((double)t.tv_sec + (double)t.tv_nsec / 1e9 - start >= limit) break;
     struct timespec d = {0, 1000 * 1000};
     nanosleep(&d, NULL);
   }
