@@ -1,9 +1,11 @@
 """Builds the C extension bareosdir._bareosdir from csrc/.
 
 Warnings are errors when BAREOSDIR_WERROR=1 (CI); BAREOSDIR_SANITIZE=1 adds
-ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded).
+ASan+UBSan (run with PYTHONMALLOC=malloc and the runtime preloaded);
+BAREOSDIR_TEST_LEAK=1 makes the leaking test build of tools/test-valgrind.sh.
 """
 import os
+import re
 import shlex
 import subprocess
 import sysconfig
@@ -56,8 +58,22 @@ if os.environ.get("BAREOSDIR_SANITIZE") == "1":
 elif "-O0" not in (sysconfig.get_config_var("CFLAGS") or "").split():
     # Python's own flags optimise (-O2): harden as the CMake build does.
     cflags += fortify_flags()
+if os.environ.get("BAREOSDIR_TEST_LEAK") == "1":
+    # A test build that leaks on purpose (tools/test-valgrind.sh).
+    cflags.append("-DBAREOSDIR_TEST_LEAK")
+
+# Version and license here rather than in pyproject.toml (see its comment).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bareosdir", "_version.py")) as f:
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setup(
+    version=version,
+    license="AGPL-3.0-only",
+    packages=["bareosdir", "bareosdir.plugins"],
+    package_data={
+        "bareosdir": ["py.typed", "*.pyi"],
+        "bareosdir.plugins": ["*.py", "*.template", "*.pyi"],
+    },
     ext_modules=[
         Extension(
             "bareosdir._bareosdir",

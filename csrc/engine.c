@@ -385,6 +385,16 @@ static bRC load_plugin(bd_instance *inst, const char *rest) {
     Py_XDECREF(hostio);
     PyErr_Clear();
   }
+#ifdef BAREOSDIR_TEST_LEAK
+  /* Test builds only (cmake -DBAREOSDIR_TEST_LEAK=ON): leak one str and one
+   * malloc'ed block per loaded instance, so tools/test-valgrind.sh can show
+   * that it catches both kinds of leak. */
+  if (rc == bRC_OK) {
+    (void)PyUnicode_FromFormat("bareosdir test leak %p", (void *)inst);
+    char *block = malloc(48);
+    if (block != NULL) memset(block, 0x5a, 48);
+  }
+#endif
   if (inst->module != NULL && rc == bRC_OK && inst->loaded == 0) {
     inst->loaded = 1;
     atomic_fetch_add(&g_eng.loaded, 1);

@@ -86,11 +86,11 @@ def director():
 
 @pytest.fixture
 def sim(tmp_path):
-    """bareosdir-sim with the built shim (skipped when not built)."""
+    """bareosdir-sim with the built shim (a test fails when it is not built)."""
     simulator = Simulator(tmp_path / "sim")
     reason = simulator.missing_reason()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(reason)
     stale = simulator.stale_plugin_files()
     if stale:
         pytest.fail("the build's copy of bareosdir/plugins differs from the "

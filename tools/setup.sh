@@ -7,21 +7,42 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
+# Package names valid on every supported Debian release (12 and 13); the one
+# that carries a version (clang's runtime libraries) is picked below from the
+# clang this machine has, never pinned.
 pkgs=(gcc make cmake pkgconf libpq-dev python3 python3-dev python3-venv
       python3-pip python3-setuptools python3-pytest python3-prometheus-client)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(nsca prometheus-pushgateway graphite-carbon python3-whisper
-         clang libclang-rt-14-dev valgrind python3-lxml openssl postgresql)
+         clang valgrind python3-lxml python3-bcrypt openssl postgresql)
 fi
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+apt_updated=0
+install_missing() {
+  local missing=() p
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  if ((!apt_updated)); then
+    echo "setup: apt-get update (reading the package lists from the Debian mirror)"
+    apt-get update -qq
+    apt_updated=1
+  fi
+  echo "setup: installing ${#missing[@]} Debian packages and what they depend on:"
+  echo "       ${missing[*]}"
+  echo "       (apt-get downloads, unpacks and configures them; on a fresh machine"
+  echo "       this takes a minute or more with no further output)"
+  local t0=$SECONDS
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: installed in $((SECONDS - t0)) s"
+}
+
+install_missing "${pkgs[@]}"
+if [[ "${1:-}" == "--test" ]]; then
+  # The sanitizer and fuzzing runtimes of exactly the installed clang.
+  clang_major="$(clang -dumpversion | cut -d. -f1)"
+  install_missing "libclang-rt-$clang_major-dev"
 fi
 # The Debian packages start their daemons; the tests start private ones.
 for svc in nsca prometheus-pushgateway carbon-cache postgresql; do
