@@ -674,6 +674,15 @@ static int bind_main(PyObject *module) {
       PyInterpreterState_Main())
     return 0; /* bound from a sub-interpreter: main mode stays off */
   ip->api_module = Py_NewRef(module);
+  /* Path imports of main-mode plugins (packages, compiled modules from
+   * BAREOSDIR_PATH entries) are judged like those of isolated ones.  The
+   * bytecode switch is left to the embedder: the shim turns it off, a test
+   * process keeps its own. */
+  PyObject *iso = PyImport_ImportModule("bareosdir._isolation"); /* new */
+  PyObject *r = iso ? PyObject_CallMethod(iso, "install", "i", 0) : NULL;
+  if (r == NULL) PyErr_Clear(); /* the API works; only the hook is missing */
+  Py_XDECREF(r);
+  Py_XDECREF(iso);
   return 0;
 }
 
