@@ -85,21 +85,64 @@ def checked_code(loader, name: str, path: str, s):
     return code
 
 
+class CheckedSourcelessLoader(importlib.machinery.SourcelessFileLoader):
+    """A bytecode-only module: under the administrator's directories,
+    judged and read through one descriptor like a source file."""
+
+    def get_code(self, fullname: str):
+        path = self.get_filename(fullname)
+        s = _search.for_loader()
+        if not s.is_judged(os.path.abspath(path)):
+            return super().get_code(fullname)
+        fd, _ = _search.open_checked(fullname, path, s)
+        try:
+            data = _search.read_all(fd)
+        finally:
+            os.close(fd)
+        import importlib.util
+        import marshal
+        if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+            raise ImportError(f"bad bytecode file {path}", name=fullname,
+                              path=path)
+        _search.loaded(fullname, path)
+        return marshal.loads(memoryview(data)[16:])
+
+
+class CheckedExtensionLoader(importlib.machinery.ExtensionFileLoader):
+    """A C extension under the administrator's directories: judged, and
+    the file loaded must be the file judged (device and inode compared
+    just before loading: the dynamic loader opens it by name)."""
+
+    def create_module(self, spec):
+        path = self.path
+        s = _search.for_loader()
+        if s.is_judged(os.path.abspath(path)):
+            fd, st = _search.open_checked(spec.name, path, s)
+            try:
+                now = os.stat(path)
+            finally:
+                os.close(fd)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise ImportError(f"{path} changed while it was checked",
+                                  name=spec.name, path=path)
+            _search.loaded(spec.name, path)
+        return super().create_module(spec)
+
+
 def _path_hook():
     return importlib.machinery.FileFinder.path_hook(
-        (importlib.machinery.ExtensionFileLoader,
-         importlib.machinery.EXTENSION_SUFFIXES),
+        (CheckedExtensionLoader, importlib.machinery.EXTENSION_SUFFIXES),
         (CachingSourceLoader, importlib.machinery.SOURCE_SUFFIXES),
-        (importlib.machinery.SourcelessFileLoader,
-         importlib.machinery.BYTECODE_SUFFIXES),
+        (CheckedSourcelessLoader, importlib.machinery.BYTECODE_SUFFIXES),
     )
 
 
-def install() -> None:
+def install(bytecode_off: bool = True) -> None:
     """Makes path-based imports in this interpreter use the code cache, and
     turns bytecode writing off: a plugin interpreter writes no __pycache__
     (the in-memory code cache serves instead)."""
-    sys.dont_write_bytecode = True
+    if bytecode_off:
+        sys.dont_write_bytecode = True
     if not any(getattr(h, "_bareosdir", False) for h in sys.path_hooks):
         hook = _path_hook()
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,21 +64,17 @@ def main():
         rates, rss = [], []
         for run in range(args.repeat):
             started = time.monotonic()
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env,
-                                    cwd=sim.workdir)
-            tail = b""
-            for line in proc.stdout:
-                tail = line
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            status, odd, tail, peak = catalogdb.run_with_peak_rss(
+                command, env=env, cwd=sim.workdir,
+                keep=lambda line: b"values" not in line and (
+                    b"FAILED" in line or b"rror" in line))
             took = time.monotonic() - started
-            if proc.returncode != 0 or (b"%d replayed: %d OK" % (
+            if status != 0 or ("%d replayed: %d OK" % (
                     args.jobs, args.jobs)) not in tail:
-                sys.exit("bench: the replay failed (%d): %s"
-                         % (proc.returncode, tail.decode(errors="replace")))
+                sys.exit("bench: the replay failed (%d): %s%s"
+                         % (status, "".join(odd), tail))
             rates.append(args.jobs / took)
-            rss.append(usage.ru_maxrss / 1024)
+            rss.append(peak / 1024)
             print("run %d: %d jobs in %.2f s = %.0f jobs/s, peak RSS %.1f MiB"
                   % (run + 1, args.jobs, took, rates[-1], rss[-1]))
         print("catalog replay, class plugin, %d jobs: median %.0f jobs/s, "

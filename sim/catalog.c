@@ -67,17 +67,6 @@ struct cat_session {
 
 /* ---- small helpers ---- */
 
-static void fmt(char *buf, size_t len, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-  va_list ap;
-  if (!len) return;
-  va_start(ap, f);
-  bd_vfmt(buf, len, f, ap);
-  va_end(ap);
-}
-
 /* Overwrites every copy of `secret` in `text` with '*' (libpq does not put
  * the password in its messages; this keeps it that way). */
 static void scrub(char *text, const char *secret)
@@ -96,7 +85,7 @@ static void pg_message(char *out, size_t len, const char *msg,
   if (!msg || !*msg) msg = "unknown error";
   if (strncmp(msg, "ERROR:  ", 8) == 0) msg += 8;
   if (strncmp(msg, "FATAL:  ", 8) == 0) msg += 8;
-  fmt(out, len, "%s", msg);
+  bd_fmt(out, len, "%s", msg);
   n = strlen(out);
   while (n && (out[n - 1] == '\n' || out[n - 1] == ' ')) out[--n] = '\0';
   for (char *p = out; *p; p++)
@@ -168,7 +157,7 @@ static int parse_date(const char *t, char *out, size_t outlen)
     return -1;
   if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
     return -1;
-  fmt(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, s);
+  bd_fmt(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, s);
   return 0;
 }
 
@@ -213,13 +202,13 @@ static int parse_since(cat_filters *f, const char *arg, char *err,
     /* The Director writes StartTime in its local time. */
     if (!localtime_r(&cut, &tm) ||
         !strftime(f->since, sizeof f->since, "%Y-%m-%d %H:%M:%S", &tm)) {
-      fmt(err, errlen, "--since %s: cannot compute the time", arg);
+      bd_fmt(err, errlen, "--since %s: cannot compute the time", arg);
       return -1;
     }
     return 0;
   }
   if (parse_date(arg, f->since, sizeof f->since) == 0) return 0;
-  fmt(err, errlen,
+  bd_fmt(err, errlen,
       "--since wants an age such as 24h, 30m, 7d or 2w (at most 100 years), "
       "or a date YYYY-MM-DD [HH:MM[:SS]] from 1970 on, not \"%s\"",
       arg);
@@ -246,7 +235,7 @@ static int parse_jobids(cat_filters *f, const char *arg, char *err,
   if (ok && !dash) hi = lo;
   if (ok && hi && lo > hi) ok = 0;
   if (!ok || (!lo && !hi)) {
-    fmt(err, errlen,
+    bd_fmt(err, errlen,
         "--jobid wants a JobId or a range FIRST-LAST, FIRST- or -LAST of "
         "JobIds from 1 to %ld, not \"%s\"",
         (long)INT32_MAX, arg);
@@ -268,7 +257,7 @@ int cat_option(cat_filters *f, const char *name, const char *arg, char *err,
     for (size_t i = 0; ok && i < n; i++)
       ok = (arg[i] | 32) >= 'a' && (arg[i] | 32) <= 'z';
     if (!ok) {
-      fmt(err, errlen,
+      bd_fmt(err, errlen,
           "--job-status wants job status letters such as T, E, f, A or "
           "TWE, not \"%s\"",
           arg);
@@ -279,7 +268,7 @@ int cat_option(cat_filters *f, const char *name, const char *arg, char *err,
   }
   if (strcmp(name, "limit") == 0) {
     if (parse_ulong(arg, 1000000000UL, &f->limit) || f->limit == 0) {
-      fmt(err, errlen, "--limit wants a number of jobs from 1 to 1000000000, "
+      bd_fmt(err, errlen, "--limit wants a number of jobs from 1 to 1000000000, "
                        "not \"%s\"", arg);
       return -1;
     }
@@ -289,13 +278,13 @@ int cat_option(cat_filters *f, const char *name, const char *arg, char *err,
       strcmp(name, "query-timeout") == 0) {
     unsigned long *v = name[0] == 'c' ? &f->connect_timeout : &f->query_timeout;
     if (parse_ulong(arg, 3600, v) || *v == 0) {
-      fmt(err, errlen, "--%s wants seconds from 1 to 3600, not \"%s\"", name,
+      bd_fmt(err, errlen, "--%s wants seconds from 1 to 3600, not \"%s\"", name,
           arg);
       return -1;
     }
     return 0;
   }
-  fmt(err, errlen, "unknown catalog option --%s", name);
+  bd_fmt(err, errlen, "unknown catalog option --%s", name);
   return -1;
 }
 
@@ -348,7 +337,7 @@ static PGresult *query(cat_session *s, const char *sql, int nparams,
     while (PQisBusy(s->conn)) {
       int rc = wait_socket(s->conn, POLLIN, deadline);
       if (rc == 0) {
-        fmt(err, errlen, "no answer from the server within %lu s "
+        bd_fmt(err, errlen, "no answer from the server within %lu s "
                          "(--query-timeout)", s->f.query_timeout);
         PQclear(last);
         return NULL;
@@ -365,7 +354,7 @@ static PGresult *query(cat_session *s, const char *sql, int nparams,
     last = res;
   }
   if (!last) {
-    fmt(err, errlen, "no result");
+    bd_fmt(err, errlen, "no result");
     return NULL;
   }
   if (PQresultStatus(last) != PGRES_TUPLES_OK &&
@@ -375,12 +364,10 @@ static PGresult *query(cat_session *s, const char *sql, int nparams,
     char text[512];
     pg_message(text, sizeof text, msg ? msg : PQresultErrorMessage(last),
                s->cat->db_password);
-    fmt(err, errlen, "%s%s%s", text, state ? " (SQLSTATE " : "",
-        state ? state : "");
-    if (state) {
-      size_t n = strlen(err);
-      if (n + 1 < errlen) memcpy(err + n, ")", 2);
-    }
+    if (state)
+      bd_fmt(err, errlen, "%s (SQLSTATE %s)", text, state);
+    else
+      bd_fmt(err, errlen, "%s", text);
     PQclear(last);
     return NULL;
   }
@@ -404,11 +391,11 @@ static void socket_host(const char *socket, char *dir, size_t dirlen,
   const char *base = slash ? slash + 1 : socket;
   if (slash && strncmp(base, ".s.PGSQL.", 9) == 0 && base[9]) {
     size_t n = (size_t)(slash - socket);
-    fmt(dir, dirlen, "%.*s", (int)(n ? n : 1), socket);
-    fmt(port, portlen, "%s", base + 9);
+    bd_fmt(dir, dirlen, "%.*s", (int)(n ? n : 1), socket);
+    bd_fmt(port, portlen, "%s", base + 9);
     return;
   }
-  fmt(dir, dirlen, "%s", socket);
+  bd_fmt(dir, dirlen, "%s", socket);
 }
 
 static int connect_bounded(cat_session *s, char *err, size_t errlen)
@@ -424,14 +411,14 @@ static int connect_bounded(cat_session *s, char *err, size_t errlen)
   if (c->db_socket && *c->db_socket) {
     socket_host(c->db_socket, host, sizeof host, port, sizeof port);
   } else if (c->db_address && *c->db_address) {
-    fmt(host, sizeof host, "%s", c->db_address);
+    bd_fmt(host, sizeof host, "%s", c->db_address);
   }
-  if (c->db_port && !port[0]) fmt(port, sizeof port, "%ld", c->db_port);
-  fmt(ctimeout, sizeof ctimeout, "%lu", s->f.connect_timeout);
-  fmt(user_timeout, sizeof user_timeout, "%lu", s->f.query_timeout * 1000);
+  if (c->db_port && !port[0]) bd_fmt(port, sizeof port, "%ld", c->db_port);
+  bd_fmt(ctimeout, sizeof ctimeout, "%lu", s->f.connect_timeout);
+  bd_fmt(user_timeout, sizeof user_timeout, "%lu", s->f.query_timeout * 1000);
   /* Read-only from the first statement on; the server cancels any statement
    * running longer than the query timeout. */
-  fmt(options, sizeof options,
+  bd_fmt(options, sizeof options,
       "-c default_transaction_read_only=on -c statement_timeout=%lu",
       s->f.query_timeout * 1000);
 
@@ -457,7 +444,7 @@ static int connect_bounded(cat_session *s, char *err, size_t errlen)
 
   s->conn = PQconnectStartParams(keys, vals, 0);
   if (!s->conn) {
-    fmt(err, errlen, "out of memory");
+    bd_fmt(err, errlen, "out of memory");
     return -1;
   }
   if (PQstatus(s->conn) == CONNECTION_BAD) st = PGRES_POLLING_FAILED;
@@ -466,7 +453,7 @@ static int connect_bounded(cat_session *s, char *err, size_t errlen)
                                                               : POLLOUT,
                          deadline);
     if (rc == 0) {
-      fmt(err, errlen, "no answer within %lu s (--connect-timeout)",
+      bd_fmt(err, errlen, "no answer within %lu s (--connect-timeout)",
           s->f.connect_timeout);
       return -1;
     }
@@ -510,16 +497,16 @@ static int check_schema(cat_session *s, char *err, size_t errlen)
               sizeof why);
   if (!res) {
     if (strstr(why, "SQLSTATE 42P01"))
-      fmt(err, errlen, "%s is not a Bareos catalog: it has no Version table "
+      bd_fmt(err, errlen, "%s is not a Bareos catalog: it has no Version table "
                        "(%s)", s->where, why);
     else
-      fmt(err, errlen, "%s: cannot read the Version table: %s", s->where, why);
+      bd_fmt(err, errlen, "%s: cannot read the Version table: %s", s->where, why);
     return -1;
   }
   v = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0)
                                                      : NULL;
   if (!v || parse_i64(v, &version) || version <= 0) {
-    fmt(err, errlen, "%s is not a Bareos catalog: its Version table holds no "
+    bd_fmt(err, errlen, "%s is not a Bareos catalog: its Version table holds no "
                      "schema version", s->where);
     PQclear(res);
     return -1;
@@ -534,7 +521,7 @@ static int check_schema(cat_session *s, char *err, size_t errlen)
               "AND lower(table_name::text) IN ('job', 'client', 'pool')",
               0, NULL, why, sizeof why);
   if (!res) {
-    fmt(err, errlen, "%s: cannot read the table definitions: %s", s->where,
+    bd_fmt(err, errlen, "%s: cannot read the table definitions: %s", s->where,
         why);
     return -1;
   }
@@ -546,7 +533,7 @@ static int check_schema(cat_session *s, char *err, size_t errlen)
   PQclear(res);
   for (size_t k = 0; k < sizeof needed / sizeof needed[0]; k++) {
     if (!found[k]) {
-      fmt(err, errlen,
+      bd_fmt(err, errlen,
           "%s (catalog schema version %ld) has no column %s, which the "
           "replay reads (Bareos's current schema version is %d)",
           s->where, s->version, needed[k].shown, SCHEMA_VERSION);
@@ -566,20 +553,20 @@ cat_session *cat_open(const bd_config *cfg, const cat_filters *f, char *err,
 
   if (!c) {
     if (f->catalog)
-      fmt(err, errlen, "the configuration has no Catalog resource named "
+      bd_fmt(err, errlen, "the configuration has no Catalog resource named "
                        "\"%s\"", f->catalog);
     else
-      fmt(err, errlen, "the configuration has no Catalog resource: "
+      bd_fmt(err, errlen, "the configuration has no Catalog resource: "
                        "--catalog needs one (Name, DB Name, DB User, ...)");
     return NULL;
   }
   if (!c->db_name || !*c->db_name) {
-    fmt(err, errlen, "%s:%d: Catalog \"%s\" has no DB Name", c->file, c->line,
+    bd_fmt(err, errlen, "%s:%d: Catalog \"%s\" has no DB Name", c->file, c->line,
         c->name);
     return NULL;
   }
   if (!(s = calloc(1, sizeof *s))) {
-    fmt(err, errlen, "out of memory");
+    bd_fmt(err, errlen, "out of memory");
     return NULL;
   }
   s->cat = c;
@@ -591,17 +578,17 @@ cat_session *cat_open(const bd_config *cfg, const cat_filters *f, char *err,
          : c->db_address && *c->db_address ? c->db_address
                                             : "the local socket";
   if (c->db_port)
-    fmt(s->where, sizeof s->where,
+    bd_fmt(s->where, sizeof s->where,
         "catalog %s (database \"%s\" on %s port %ld, user \"%s\")", c->name,
         c->db_name, host, c->db_port, c->db_user ? c->db_user : "");
   else
-    fmt(s->where, sizeof s->where,
+    bd_fmt(s->where, sizeof s->where,
         "catalog %s (database \"%s\" on %s, user \"%s\")", c->name,
         c->db_name, host, c->db_user ? c->db_user : "");
   scrub(s->where, c->db_password);
 
   if (connect_bounded(s, why, sizeof why)) {
-    fmt(err, errlen, "cannot connect to %s: %s", s->where, why);
+    bd_fmt(err, errlen, "cannot connect to %s: %s", s->where, why);
     cat_close(s);
     return NULL;
   }
@@ -611,7 +598,7 @@ cat_session *cat_open(const bd_config *cfg, const cat_filters *f, char *err,
               sizeof why) ||
       exec_ok(s, "SET LOCAL idle_in_transaction_session_timeout = 0", why,
               sizeof why)) {
-    fmt(err, errlen, "%s: cannot start a read-only transaction: %s",
+    bd_fmt(err, errlen, "%s: cannot start a read-only transaction: %s",
         s->where, why);
     cat_close(s);
     return NULL;
@@ -669,7 +656,7 @@ static int count_value(PGresult *res, int i, int col, const char *what,
   }
   v = PQgetvalue(res, i, col);
   if (parse_i64(v, out) || *out < 0 || *out > max) {
-    fmt(why, whylen, "%s %.40s is out of range (0 to %" PRId64 ")", what, v,
+    bd_fmt(why, whylen, "%s %.40s is out of range (0 to %" PRId64 ")", what, v,
         max);
     return -1;
   }
@@ -682,12 +669,12 @@ static int text_value(PGresult *res, int i, int col, const char *what,
 {
   const char *v = PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
   if (v && strlen(v) >= TEXT_MAX) {
-    fmt(why, whylen, "%s is %zu bytes long (at most %d)", what, strlen(v),
+    bd_fmt(why, whylen, "%s is %zu bytes long (at most %d)", what, strlen(v),
         TEXT_MAX - 1);
     return -1;
   }
   if (required && (!v || !*v)) {
-    fmt(why, whylen, "%s is empty", what);
+    bd_fmt(why, whylen, "%s is empty", what);
     return -1;
   }
   *out = v && *v ? v : NULL;
@@ -704,7 +691,7 @@ static int read_row(PGresult *res, int i, cat_row *r, char *why,
   memset(r, 0, sizeof *r);
   if (parse_i64(PQgetvalue(res, i, COL_JOBID), &jobid) || jobid < 1 ||
       jobid > INT32_MAX) {
-    fmt(why, whylen, "JobId %.40s is out of range (1 to %ld)",
+    bd_fmt(why, whylen, "JobId %.40s is out of range (1 to %ld)",
         PQgetvalue(res, i, COL_JOBID), (long)INT32_MAX);
     return -1;
   }
@@ -719,17 +706,17 @@ static int read_row(PGresult *res, int i, cat_row *r, char *why,
     return -1;
   v = PQgetvalue(res, i, COL_TYPE);
   if (!(r->type = one_char(v, 0))) {
-    fmt(why, whylen, "Type \"%.40s\" is not a job type letter", v);
+    bd_fmt(why, whylen, "Type \"%.40s\" is not a job type letter", v);
     return -1;
   }
   v = PQgetvalue(res, i, COL_LEVEL);
   if (!(r->level = one_char(v, 1))) {
-    fmt(why, whylen, "Level \"%.40s\" is not a job level letter or blank", v);
+    bd_fmt(why, whylen, "Level \"%.40s\" is not a job level letter or blank", v);
     return -1;
   }
   v = PQgetvalue(res, i, COL_STATUS);
   if (!(r->status = one_char(v, 0))) {
-    fmt(why, whylen, "JobStatus \"%.40s\" is not a job status letter", v);
+    bd_fmt(why, whylen, "JobStatus \"%.40s\" is not a job status letter", v);
     return -1;
   }
   if (count_value(res, i, COL_FILES, "JobFiles", INT32_MAX, &r->files, why,
@@ -845,11 +832,11 @@ static void print_job_head(const cat_row *r, const char *prog)
   char tbuf[24], lbuf[24];
 
   if (!tn) {
-    fmt(tbuf, sizeof tbuf, "type %c", r->type);
+    bd_fmt(tbuf, sizeof tbuf, "type %c", r->type);
     tn = tbuf;
   }
   if (!ln) {
-    fmt(lbuf, sizeof lbuf, "%c", r->level);
+    bd_fmt(lbuf, sizeof lbuf, "%c", r->level);
     ln = lbuf;
   }
   printf("%s: JobId %" PRIu32 ": Job %s, %s, level %s, status %c, %" PRId64
@@ -893,7 +880,7 @@ static void replay_sink(void *arg, const dm_message *m)
 
 typedef struct job_run {
   dm_job *job;
-  int status;
+  const cat_row *row;
   int jobend_rc;
   int ran_jobend;
 } job_run;
@@ -905,7 +892,19 @@ static int job_failed_status(dm_job *job)
   return st == 'f' || st == 'A';
 }
 
-/* The job's own thread: running, then the catalog's final status, JobEnd. */
+/* What the job had when it ended (the simulator's convention: the SD's
+ * file count is the job's); before that they are 0, as in bareos-dir. */
+static void set_end_values(dm_job *job, const cat_row *r)
+{
+  dm_job_set_int(job, bDirVarJobFiles, r->files);
+  dm_job_set_int(job, bDirVarSDJobFiles, r->files);
+  dm_job_set_int(job, bDirVarJobBytes, r->bytes);
+  dm_job_set_int(job, bDirVarReadBytes, r->readbytes);
+  dm_job_set_int(job, bDirVarJobErrors, r->errors);
+}
+
+/* The job's own thread: running, then the catalog's final status and
+ * counts, JobEnd. */
 static void *job_thread(void *arg)
 {
   job_run *run = arg;
@@ -913,7 +912,8 @@ static void *job_thread(void *arg)
     dm_job_set_int(run->job, bDirVarJobStatus, 'R');
   dm_job_event(run->job, bDirEventJobRun, NULL);
   if (!job_failed_status(run->job))
-    dm_job_set_int(run->job, bDirVarJobStatus, run->status);
+    dm_job_set_int(run->job, bDirVarJobStatus, run->row->status);
+  set_end_values(run->job, run->row);
   run->jobend_rc = dm_job_event(run->job, bDirEventJobEnd, NULL);
   run->ran_jobend = 1;
   return NULL;
@@ -946,10 +946,6 @@ static void set_values(dm_job *job, const cat_row *r,
   dm_job_set_int(job, bDirVarLevel, r->level);
   dm_job_set_str(job, bDirVarClient, r->client);
   dm_job_set_str(job, bDirVarPool, r->pool);
-  dm_job_set_int(job, bDirVarJobFiles, r->files);
-  dm_job_set_int(job, bDirVarJobBytes, r->bytes);
-  dm_job_set_int(job, bDirVarReadBytes, r->readbytes);
-  dm_job_set_int(job, bDirVarJobErrors, r->errors);
   /* What the catalog does not keep comes from the Job resource now. */
   if (res && res->has_priority)
     dm_job_set_int(job, bDirVarPriority, res->priority);
@@ -966,7 +962,7 @@ static void note_gone(cat_session *s, const char *name)
   for (int i = 0; i < s->ngone_names; i++)
     if (strcmp(s->gone_names[i], name) == 0) return;
   if (s->ngone_names < GONE_NAMES_SHOWN)
-    fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s", name);
+    bd_fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s", name);
 }
 
 static void json_job_head(const cat_row *r, int *first)
@@ -1002,7 +998,7 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
   const bd_config_job *res = bd_config_find_job(h->cfg, r->name);
   char *const *lines = h->noptions ? h->options : NULL;
   size_t nlines = h->noptions;
-  job_run run = {NULL, r->status, bRC_OK, 0};
+  job_run run = {NULL, r, bRC_OK, 0};
   int rejected = 0, failed_calls = 0, fatal, errors, warnings, ok;
   char why[200] = "";
 
@@ -1168,8 +1164,8 @@ int cat_replay(cat_session *s)
     fprintf(stderr, "%s: warning: %s has schema version %ld, not %d (the "
                     "columns the replay reads are there)\n",
             host->prog, s->where, s->version, SCHEMA_VERSION);
-  fmt(lo, sizeof lo, "%lu", s->f.jobid_min);
-  fmt(hi, sizeof hi, "%lu", s->f.jobid_max);
+  bd_fmt(lo, sizeof lo, "%lu", s->f.jobid_min);
+  bd_fmt(hi, sizeof hi, "%lu", s->f.jobid_max);
   params[1] = s->f.since[0] ? s->f.since : NULL;
   params[2] = s->f.job_name;
   params[3] = s->f.jobid_min ? lo : NULL;
@@ -1186,12 +1182,12 @@ int cat_replay(cat_session *s)
     if (s->f.limit && s->f.limit - selected < want)
       want = s->f.limit - selected;
     if (want == 0) break;
-    fmt(limit, sizeof limit, "%lu", want);
+    bd_fmt(limit, sizeof limit, "%lu", want);
     params[0] = after;
     params[6] = limit;
     res = query(s, select_jobs, 7, params, why, sizeof why);
     if (!res) {
-      fmt(stopped, sizeof stopped, "reading the Job table failed: %s", why);
+      bd_fmt(stopped, sizeof stopped, "reading the Job table failed: %s", why);
       break;
     }
     n = PQntuples(res);
@@ -1200,12 +1196,16 @@ int cat_replay(cat_session *s)
     for (int i = 0; i < n; i++) {
       cat_row r;
       selected++;
-      fmt(after, sizeof after, "%s", PQgetvalue(res, i, COL_JOBID));
+      bd_fmt(after, sizeof after, "%s", PQgetvalue(res, i, COL_JOBID));
       if (read_row(res, i, &r, why, sizeof why)) {
         s->bad_values++;
         if (s->f.json) {
+          int64_t id;
           printf("%s\n  {\"jobid\": ", first ? "" : ",");
-          json_str(stdout, PQgetvalue(res, i, COL_JOBID));
+          if (parse_i64(PQgetvalue(res, i, COL_JOBID), &id) == 0)
+            printf("%" PRId64, id);
+          else
+            json_str(stdout, PQgetvalue(res, i, COL_JOBID));
           printf(", \"result\": \"skipped\", \"reason\": ");
           json_str(stdout, why);
           printf("}");
@@ -1221,7 +1221,7 @@ int cat_replay(cat_session *s)
     PQclear(res);
   }
   if (!stopped[0] && exec_ok(s, "COMMIT", why, sizeof why))
-    fmt(stopped, sizeof stopped, "ending the read-only transaction failed: "
+    bd_fmt(stopped, sizeof stopped, "ending the read-only transaction failed: "
                                  "%s", why);
   print_summary(s, selected, stopped[0] ? stopped : NULL);
   pthread_mutex_lock(&s->lock);

@@ -108,6 +108,17 @@ def client_bin(name):
     return os.path.join(postgres_bindir(), name)
 
 
+def server_env(**extra):
+    """The environment of PostgreSQL's own programs: without libpq's PG*
+    settings, and without the sanitizer stage's preloaded runtime (meant
+    for our code, not for PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "ASAN_", "UBSAN_"))
+           and k != "LD_PRELOAD"}
+    env.update(extra)
+    return env
+
+
 class PostgresServer:
     """A throw-away PostgreSQL cluster; use as a context manager."""
 
@@ -170,7 +181,7 @@ class PostgresServer:
                                "--auth-host=scram-sha-256", "-E", "UTF8",
                                "--locale=C", "--no-sync"]),
                 check=True, capture_output=True, timeout=120,
-                cwd=self.dir)
+                cwd=self.dir, env=server_env())
         except subprocess.CalledProcessError as error:
             self.stop()
             raise RuntimeError("initdb failed: %s" % error.stderr.decode(
@@ -191,7 +202,7 @@ class PostgresServer:
                         "-c", "track_counts=on"]),
                     stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, cwd=self.dir,
-                    start_new_session=True)
+                    env=server_env(), start_new_session=True)
             if wait_until(lambda: self.proc.poll() is not None
                           or self._ready(), START_TIMEOUT):
                 if self.proc.poll() is None:
@@ -204,7 +215,7 @@ class PostgresServer:
     def _ready(self):
         result = subprocess.run(
             [os.path.join(self.bindir, "pg_isready"), "-q", "-h",
-             "127.0.0.1", "-p", str(self.port)], timeout=10)
+             "127.0.0.1", "-p", str(self.port)], timeout=10, env=server_env())
         return result.returncode == 0
 
     def _kill(self):
@@ -241,8 +252,7 @@ class PostgresServer:
              password=SUPERUSER_PASSWORD, stdin=None, check=True):
         """Runs `sql` (several statements allowed); returns the output rows
         as lists of fields (unaligned, tab-separated)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env["PGPASSWORD"] = password
+        env = server_env(PGPASSWORD=password)
         command = [client_bin("psql"), "-X", "-q", "-A", "-t", "-F", "\t",
                    "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
                    str(self.port), "-U", user, "-d", db, "-c", sql]
@@ -327,3 +337,44 @@ def wait_stats_flushed(server, db, timeout=10.0):
             return current
         previous = current
     return previous
+
+
+def run_with_peak_rss(command, env=None, cwd=None, keep=lambda line: False,
+                      timeout=1800):
+    """Runs `command`, returning (exit status, kept stdout lines, last
+    stdout line, peak RSS in KiB). The peak is the process's own VmHWM,
+    sampled while it runs: wait4's ru_maxrss would also count the memory of
+    the Python process that spawned it (Linux keeps the high-water mark of
+    the address space a process had before exec)."""
+    import threading
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    kept, last, peak = [], [b""], [0]
+
+    def sample():
+        try:
+            with open("/proc/%d/status" % proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+
+    def read():
+        for line in proc.stdout:
+            last[0] = line
+            if keep(line):
+                kept.append(line.decode(errors="replace"))
+                del kept[:-50]
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    end = time.monotonic() + timeout
+    while reader.is_alive() and time.monotonic() < end:
+        sample()
+        reader.join(0.05)
+    if reader.is_alive():
+        proc.kill()
+        reader.join()
+    status = proc.wait()
+    return status, kept, last[0].decode(errors="replace"), peak[0]

@@ -367,3 +367,35 @@ def test_strict_refusal_of_a_module_imported_later(site, tmp_path, mode):
     assert r.returncode != 0, r.all_output
     assert len(fatals(r)) == 1 and str(extra) in r.stdout, r.all_output
     assert not trace.exists()
+
+
+def compiled(src: str, dst: Path) -> None:
+    import py_compile
+    s = dst.with_suffix(".src.py")
+    s.write_text(src)
+    py_compile.compile(str(s), cfile=str(dst), doraise=True)
+    s.unlink()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bytecode_only_module_in_an_open_directory_is_judged_too(site, tmp_path, mode):
+    # A .pyc planted in an open BAREOSDIR_PATH entry is found before a
+    # source of the same name later in the order: it is judged like one.
+    trace = tmp_path / "trace"
+    extra = tmp_path / "open-extra"
+    extra.mkdir()
+    extra.chmod(0o777)
+    compiled(f"open({str(trace)!r}, 'w').write('ran')\nWHO = 'planted'\n",
+             extra / "helper.pyc")
+    name = site.write_plugin("useshelper", event_plugin(
+        "bareosdir.JobMessage(bareosdir.M_INFO, helper.WHO)", imports="helper"))
+    env = {"BAREOSDIR_PATH": str(extra)}
+    opts = [f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"]
+    r = run(site, opts, env=env)
+    assert r.returncode == 0, r.all_output
+    assert texts(r)[-1] == "planted" and len(warnings(r)) == 1, r.all_output
+    assert str(extra) in warnings(r)[0]
+    trace.unlink()
+    r = run(site, opts, env={**env, "BAREOSDIR_STRICT_PATHS": "1"}, name="strict")
+    assert r.returncode != 0 and len(fatals(r)) == 1, r.all_output
+    assert not trace.exists()

@@ -16,7 +16,7 @@ import pytest
 import catalogdb
 from catalogdb import (JOB_COLUMNS, JOB_LEVELS, JOB_STATUSES, JOB_TYPES,
                        OWNER, OWNER_PASSWORD, READER, READER_PASSWORD,
-                       PostgresServer, job_row, stats_snapshot,
+                       PostgresServer, job_row, run_with_peak_rss,
                        wait_stats_flushed)
 from servers import (MisbehavingServer, NscaServer, Simulator, closed_port,
                      option_line)
@@ -36,13 +36,20 @@ NAMES = [("jobid", V.bDirVarJobId), ("job", V.bDirVarJobName),
          ("client", V.bDirVarClient), ("pool", V.bDirVarPool)]
 
 def load_bareos_plugin(plugindef):
-    bareosdir.RegisterEvents([bareosdir.bDirEventJobEnd])
+    bareosdir.RegisterEvents([bareosdir.bDirEventJobStart,
+                              bareosdir.bDirEventJobEnd])
     return bareosdir.bRC_OK
 
 def parse_plugin_definition(plugindef):
     return bareosdir.bRC_OK
 
 def handle_plugin_event(event):
+    if event == bareosdir.bDirEventJobStart:
+        bareosdir.JobMessage(bareosdir.M_INFO, "start %r" % ([
+            bareosdir.GetValue(var) for var in (
+                V.bDirVarJobFiles, V.bDirVarJobBytes, V.bDirVarReadBytes,
+                V.bDirVarJobErrors, V.bDirVarJobStatus)],))
+        return bareosdir.bRC_OK
     values = {}
     for key, var in NAMES:
         value = bareosdir.GetValue(var)
@@ -209,6 +216,10 @@ def test_every_type_level_and_status_reaches_the_plugin(csim, pg):
     assert sorted(seen) == [r[0] for r in rows]
     for row in rows:
         assert seen[row[0]] == expected_values(row), row
+    # The counts are the job's end values: 0 while it starts, status 'C'.
+    starts = re.findall(r"^bareos-dir JobId \d+: start (.*)$", result.stdout,
+                        re.M)
+    assert starts == ["[0, 0, 0, 0, %d]" % ord("C")] * len(rows)
     # JobId order, and the summary.
     ids = [int(m) for m in re.findall(r"^bareos-dir JobId (\d+): values",
                                       result.stdout, re.M)]
@@ -330,8 +341,8 @@ def test_json(csim, pg):
     jobs = doc["jobs"]
     assert [j["jobid"] for j in jobs] == [1, 2, 3]
     assert jobs[0]["result"] == "ok" and jobs[0]["reason"] is None
-    assert jobs[0]["messages"][0]["type"] == "info"
-    assert jobs[0]["messages"][0]["text"].startswith("values {")
+    assert [m["type"] for m in jobs[0]["messages"]] == ["info", "info"]
+    assert jobs[0]["messages"][1]["text"].startswith("values {")
     assert jobs[1]["result"] == "skipped"
     assert jobs[2]["result"] == "failed"
     assert jobs[2]["client"] == "klïent-二-fd"
@@ -342,6 +353,26 @@ def test_json(csim, pg):
     assert summary["failed"] == 1 and summary["skipped_job_gone"] == 1
     assert summary["gone_names"] == ["Gone"]
     assert summary["schema_version"] == 2250
+
+
+def test_memory_stays_flat_over_thousands_of_jobs(csim, pg):
+    """Batches, not the whole table: the peak RSS after 12000 jobs is that
+    after 1500 (a leak of 400 bytes a job would show)."""
+    add_jobs(pg, csim.db, [job_row(i, "BackupClient1", status="TEW"[i % 3])
+                           for i in range(1, 12001)])
+    csim.configure(options="python3:module_name=bareos-dir-class-plugin")
+    command = [csim.sim.binary, "-c", csim.sim.workdir, "--catalog"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "PG"))}
+    peaks = []
+    for limit in ("1500", "12000"):
+        status, _, last, peak = run_with_peak_rss(
+            command + ["--limit", limit], env=env, cwd=csim.sim.workdir)
+        assert status == 0, last
+        assert "%s replayed: %s OK" % (limit, limit) in last
+        peaks.append(peak)
+    assert peaks[0] > 0
+    assert peaks[1] - peaks[0] < 4096, peaks
 
 
 # ---- read-only ----------------------------------------------------------
@@ -362,7 +393,7 @@ def test_a_select_only_user_suffices_and_nothing_is_written(csim, pg):
         [catalogdb.client_bin("psql"), "-X", "-h", "127.0.0.1", "-p",
          str(pg.port), "-U", READER, "-d", csim.db, "-c",
          "DELETE FROM Job"], capture_output=True, text=True,
-        env=dict(PGPASSWORD=READER_PASSWORD, PATH=os.environ["PATH"]),
+        env=catalogdb.server_env(PGPASSWORD=READER_PASSWORD),
         timeout=60)
     assert "permission denied" in denied.stderr
 
@@ -476,6 +507,24 @@ def test_not_a_bareos_catalog(csim, pg):
             in result.stderr)
 
 
+def test_a_user_without_select_rights(csim, pg):
+    pg.psql("REVOKE SELECT ON Version FROM %s" % READER, db=csim.db,
+            user=OWNER, password=OWNER_PASSWORD)
+    csim.configure()
+    result = csim.run()
+    assert result.returncode == 2
+    assert ("cannot read the Version table: permission denied for table "
+            "version (SQLSTATE 42501)" in result.stderr)
+
+
+def test_a_catalog_without_db_name(csim):
+    csim.configure(catalog='Catalog {\n  Name = MyCatalog\n  User = x\n}\n')
+    result = csim.run()
+    assert result.returncode == 2
+    assert re.search(r'MyCatalog\.conf:1: Catalog "MyCatalog" has no DB Name',
+                     result.stderr), result.stderr
+
+
 def test_empty_version_table(csim, pg):
     pg.psql("DELETE FROM Version", db=csim.db, user=OWNER,
             password=OWNER_PASSWORD)
@@ -549,8 +598,7 @@ def test_a_value_beyond_64_bits(csim, pg):
 def test_a_locked_job_table_is_bounded_by_the_query_timeout(csim, pg):
     add_jobs(pg, csim.db, [job_row(1, "BackupClient1")])
     csim.configure()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGPASSWORD"] = OWNER_PASSWORD
+    env = catalogdb.server_env(PGPASSWORD=OWNER_PASSWORD)
     locker = subprocess.Popen(
         [catalogdb.client_bin("psql"), "-X", "-q", "-A", "-t", "-h",
          "127.0.0.1", "-p", str(pg.port), "-U", OWNER, "-d", csim.db],
