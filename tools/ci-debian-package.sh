@@ -244,7 +244,11 @@ Job {
   Client = bareos-fd
   Storage = File
   Pool = Full
-  Dir Plugin Options = "python:instance=0:module_name=bareos-dir-class-plugin:testoption=testparam"
+  # bareos-dir-class-plugins: the bundled loader under the seed's name, which
+  # Bareos does not ship: Bareos's framework files (the stand-ins, which
+  # raise ImportError) stay in the Plugin Directory, where files are found
+  # before bundled ones of the same names, and must not be imported.
+  Dir Plugin Options = "python:instance=0:module_name=bareos-dir-class-plugins:testoption=testparam"
   Dir Plugin Options = "python:instance=1:module_name=bareos-dir-nsca-sender"
                        ":monitorHost=127.0.0.1:monitorPort=$port:password=ci-secret"
                        ":checkHost=ci-host:checkService=ci-backup"
