@@ -39,7 +39,7 @@ struct bd_instance {
   const CoreFunctions *core;
   bd_interp *interp;       /* NULL until the module is loaded */
   PyObject *module;        /* the plugin module (in interp), new reference */
-  PyObject *capsule;       /* this instance as a capsule (main mode) */
+  PyObject *capsule;       /* main mode: its marker (bd_eng_marker) */
   PyObject *private_mods;  /* main mode: _isolation.PrivateModules */
   char *module_name;
   char *module_path;
@@ -48,8 +48,10 @@ struct bd_instance {
   int loaded;
   int legacy;              /* old-style API: entry points take a context */
   PyObject *legacy_ctx;    /* the context object passed to old plugins */
-  atomic_int api_calls;    /* Python API calls inside the Director now */
+  atomic_int refs;         /* the Director's, and API calls in flight */
   atomic_int closing;      /* freePlugin has begun */
+  uintptr_t handle;        /* what markers carry: slot index + generation */
+  int bare;                /* made by bd_eng_bare_instance */
 };
 
 /* module.c */
@@ -94,6 +96,20 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
 bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
                                   PluginContext *ctx);
 void bd_eng_free_bare_instance(bd_instance *inst);
+/* Lifetimes.  An instance found by the functions below (GIL held) stays
+ * valid while the GIL is held; to use it with the GIL released, take a
+ * reference first (bd_eng_ref) and drop it after (bd_eng_unref, which may
+ * free it). */
+#define BD_MARKER_NAME "bareosdir.instance"
+void bd_eng_ref(bd_instance *inst);
+void bd_eng_unref(bd_instance *inst);
+/* The live instance of a handle, or NULL (stale, made up, closing). */
+bd_instance *bd_eng_lookup(uintptr_t handle);
+/* A new marker object for inst (a capsule holding its handle). */
+PyObject *bd_eng_marker(bd_instance *inst);
+/* The live instance a marker names, or NULL with *why (may be NULL) saying
+ * why: not a marker at all, or its instance has ended. */
+bd_instance *bd_eng_marker_instance(PyObject *marker, const char **why);
 PyObject *bd_eng_stats(void);
 /* The bound Director's callbacks, or NULL. */
 const CoreFunctions *bd_eng_core(void);
@@ -108,6 +124,14 @@ struct bd_interp {
   bd_interp *next;           /* in the idle or set-aside list */
   struct bd_tsref *tstates;  /* every cached thread state of this interp */
   int dead;                  /* of those, ones whose OS thread has exited */
+  bd_interp *all_next;       /* in the list of every live sub-interpreter */
+  int inside;                /* Director calls in progress (under the lock) */
+  double inside_since;       /* when `inside` last went from 0 to 1 */
+  int has_threads;           /* plugin threads were seen at the last leave */
+  int nudger;                /* a GIL nudger thread is running for it */
+  PyThreadState *nudger_ts;  /* its thread state, once it has one */
+  int nudge_stop;            /* asks the nudger to stop, forbids a new one */
+  char *holder;              /* set aside: the module that left threads */
 };
 
 typedef struct bd_ip_config {
@@ -122,18 +146,28 @@ int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */
  * interpreter (GIL held); a directory that fails is skipped, as site does
  * with a bad .pth line. */
 void bd_ip_add_site_dirs(const char *dirs);
-/* Ends what can be ended; 1 when nothing is left over. GIL not held. */
-int bd_ip_fini(void);
+/* What unloading had to leave behind, for the Director's log. */
+typedef struct bd_ip_leftovers {
+  int aside;            /* interpreters whose plugin threads still run */
+  char holders[256];    /* their modules, once each, ", "-separated */
+  int main_threads;     /* plugin threads in the main interpreter */
+  int atexit_skipped;   /* atexit callbacks dropped unrun */
+} bd_ip_leftovers;
+/* Ends what can be ended, giving plugin threads until `deadline`
+ * (monotonic seconds) to finish; 1 when nothing is left over (Python may
+ * then be finalized without waiting for any plugin code). GIL not held. */
+int bd_ip_fini(bd_ip_leftovers *left, double deadline);
 bd_interp *bd_ip_main(void);
 /* Makes a thread state of ip current on this thread, taking the GIL. */
 PyThreadState *bd_ip_enter(bd_interp *ip);
 void bd_ip_leave(PyThreadState *ts);
-/* Gets an interpreter for a new isolated instance (GIL not held).  NULL
- * with a reason in err. */
-bd_interp *bd_ip_acquire(char *err, size_t errlen);
-/* Gives it back (GIL not held): ended, or set aside when a plugin left
- * threads behind.  Returns 0 when ended cleanly. */
-int bd_ip_release(bd_interp *ip);
+/* Gets an interpreter for a new isolated instance of `module` (GIL not
+ * held).  NULL with a reason in err, also when `module` holds interpreters
+ * set aside and their number has reached BAREOSDIR_ASIDE_MAX. */
+bd_interp *bd_ip_acquire(const char *module, char *err, size_t errlen);
+/* Gives it back (GIL not held): reset for reuse or ended, or set aside
+ * when `module` left threads behind (returns 1 then). */
+int bd_ip_release(bd_interp *ip, const char *module);
 int bd_ip_set_aside_count(void);
 int bd_ip_idle_count(void);
 /* Thread states cached for the main interpreter. */
