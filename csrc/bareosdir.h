@@ -175,6 +175,39 @@ int bd_ip_main_tstates(void);
 /* Interpreters created / reused so far. */
 void bd_ip_counters(long *created, long *reused);
 
+/* A pending exception set aside and put back: PyErr_GetRaisedException /
+ * PyErr_SetRaisedException where Python has them (3.12+; PyErr_Fetch and
+ * PyErr_Restore are deprecated there), PyErr_Fetch/PyErr_Restore before.
+ * `value` is the exception (3.11: possibly not normalized, or NULL). */
+typedef struct bd_exc {
+  PyObject *type, *value, *tb;
+} bd_exc;
+
+static inline void bd_exc_take(bd_exc *e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  e->type = e->tb = NULL;
+  e->value = PyErr_GetRaisedException(); /* new */
+#else
+  PyErr_Fetch(&e->type, &e->value, &e->tb);
+#endif
+}
+
+/* Steals what bd_exc_take took. */
+static inline void bd_exc_restore(bd_exc *e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(e->value);
+#else
+  PyErr_Restore(e->type, e->value, e->tb);
+#endif
+  e->type = e->value = e->tb = NULL;
+}
+
+static inline void bd_exc_drop(bd_exc *e) {
+  Py_CLEAR(e->type);
+  Py_CLEAR(e->value);
+  Py_CLEAR(e->tb);
+}
+
 /* errors.c */
 /* Reports the pending exception as one job message and one debug message;
  * clears it.  Returns the bRC the call answers (per inst->on_error). */

@@ -354,13 +354,13 @@ static bRC import_private(bd_instance *inst) {
                                   inst->module_name)
             : NULL;
   if (mod == NULL) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    bd_exc exc;
+    bd_exc_take(&exc);
     PyObject *where = inst->private_mods
                           ? PyObject_GetAttrString(inst->private_mods, "paths")
                           : NULL;
     PyErr_Clear();
-    PyErr_Restore(type, value, tb);
+    bd_exc_restore(&exc);
     rc = import_failed(inst, where);
     Py_XDECREF(where);
   } else {
@@ -376,13 +376,13 @@ static bRC import_private(bd_instance *inst) {
 /* A refusal under BAREOSDIR_STRICT_PATHS=1 is pending: it fails the load
  * whatever on_error says. */
 static int refusal_pending(void) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  bd_exc exc;
+  bd_exc_take(&exc);
   PyObject *m = PyImport_ImportModule("bareosdir._search"); /* new */
   PyObject *cls = m ? PyObject_GetAttrString(m, "UnsafePluginPath") : NULL;
   Py_XDECREF(m);
   PyErr_Clear(); /* cannot tell: the original error is reported as it is */
-  PyErr_Restore(type, value, tb);
+  bd_exc_restore(&exc);
   int yes = cls != NULL && PyErr_ExceptionMatches(cls);
   Py_XDECREF(cls);
   return yes;
@@ -396,18 +396,17 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
     /* Not found at all (as opposed to failing inside the module): say
      * where we looked. */
     if (PyErr_ExceptionMatches(PyExc_ModuleNotFoundError)) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyObject *name = value ? PyObject_GetAttrString(value, "name") : NULL;
+      bd_exc exc;
+      bd_exc_take(&exc);
+      PyObject *name =
+          exc.value ? PyObject_GetAttrString(exc.value, "name") : NULL;
       const char *n = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name)
                                                     : NULL;
       int self = n != NULL && strcmp(n, inst->module_name) == 0;
       Py_XDECREF(name);
       PyErr_Clear();
       if (self) {
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
+        bd_exc_drop(&exc);
         char *path = path_text(where);
         bRC rc = bd_err_host(
             inst,
@@ -418,7 +417,7 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
         free(path);
         return rc;
       }
-      PyErr_Restore(type, value, tb);
+      bd_exc_restore(&exc);
     }
     return bd_err_report(inst, "importing the plugin module");
   }

@@ -333,8 +333,8 @@ void bd_mod_flush_output(bd_instance *inst) {
   bd_modstate *st = bd_mod_state(inst->interp->api_module);
   if (!st->output_pending) return;
   st->output_pending = 0;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  bd_exc exc;
+  bd_exc_take(&exc);
   /* At the end of its job the instance is already closing (API calls are
    * refused): its own last text still goes to its job.  Only on this
    * thread: sending a message lets other threads run. */
@@ -354,7 +354,7 @@ void bd_mod_flush_output(bd_instance *inst) {
   Py_XDECREF(r);
   Py_XDECREF(hostio);
   PyErr_Clear();
-  PyErr_Restore(type, value, tb);
+  bd_exc_restore(&exc);
 }
 
 /*
