@@ -63,6 +63,7 @@ struct cat_session {
   unsigned long replayed, ok, failed, warnings, gone, bad_values;
   char gone_names[GONE_NAMES_SHOWN][128];
   int ngone_names;
+  int more_gone_names; /* distinct names beyond those kept */
 };
 
 /* ---- small helpers ---- */
@@ -962,7 +963,10 @@ static void note_gone(cat_session *s, const char *name)
   for (int i = 0; i < s->ngone_names; i++)
     if (strcmp(s->gone_names[i], name) == 0) return;
   if (s->ngone_names < GONE_NAMES_SHOWN)
-    bd_fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s", name);
+    bd_fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s",
+           name);
+  else
+    s->more_gone_names = 1;
 }
 
 static void json_job_head(const cat_row *r, int *first)
@@ -1132,10 +1136,7 @@ static void print_summary(cat_session *s, unsigned long selected,
     for (int i = 0; i < s->ngone_names; i++)
       printf("%s\"%s\"", i ? ", " : " (", s->gone_names[i]);
     if (s->ngone_names)
-      printf("%s)", (unsigned long)s->ngone_names < s->gone &&
-                            s->ngone_names == GONE_NAMES_SHOWN
-                        ? ", ..."
-                        : "");
+      printf("%s)", s->more_gone_names ? ", ..." : "");
     printf(", %lu with values out of range\n", s->bad_values);
   }
   if (s->dir_errors)
