@@ -167,6 +167,15 @@ def install() -> None:
     through stderr; see after_load()."""
     sys.stdout = DirectorStream("<director stdout>", False, STDOUT_DEBUG_LEVEL)
     sys.stderr = DirectorStream("<director stderr>", True, _bareosdir.M_WARNING)
+    if _bareosdir._in_main_interpreter():
+        # interpreter=main instances share this interpreter: a thread's
+        # uncaught exception is reported for the instance whose code the
+        # thread ran, even when the plugin imports threading late.  (An
+        # isolated interpreter's output is its one instance's anyway, and
+        # threading costs memory in each.)
+        import threading
+
+        threading.excepthook = thread_excepthook
 
 
 def after_load() -> None:

@@ -108,6 +108,14 @@ struct bd_interp {
   bd_interp *next;           /* in the idle or set-aside list */
   struct bd_tsref *tstates;  /* every cached thread state of this interp */
   int dead;                  /* of those, ones whose OS thread has exited */
+  bd_interp *all_next;       /* in the list of every live sub-interpreter */
+  int inside;                /* Director calls in progress (under the lock) */
+  double inside_since;       /* when `inside` last went from 0 to 1 */
+  int has_threads;           /* plugin threads were seen at the last leave */
+  int nudger;                /* a GIL nudger thread is running for it */
+  PyThreadState *nudger_ts;  /* its thread state, once it has one */
+  int nudge_stop;            /* asks the nudger to stop, forbids a new one */
+  char *holder;              /* set aside: the module that left threads */
 };
 
 typedef struct bd_ip_config {
@@ -122,18 +130,28 @@ int bd_ip_init(const bd_ip_config *cfg);        /* GIL not held */
  * interpreter (GIL held); a directory that fails is skipped, as site does
  * with a bad .pth line. */
 void bd_ip_add_site_dirs(const char *dirs);
-/* Ends what can be ended; 1 when nothing is left over. GIL not held. */
-int bd_ip_fini(void);
+/* What unloading had to leave behind, for the Director's log. */
+typedef struct bd_ip_leftovers {
+  int aside;            /* interpreters whose plugin threads still run */
+  char holders[256];    /* their modules, once each, ", "-separated */
+  int main_threads;     /* plugin threads in the main interpreter */
+  int atexit_skipped;   /* atexit callbacks dropped unrun */
+} bd_ip_leftovers;
+/* Ends what can be ended, giving plugin threads until `deadline`
+ * (monotonic seconds) to finish; 1 when nothing is left over (Python may
+ * then be finalized without waiting for any plugin code). GIL not held. */
+int bd_ip_fini(bd_ip_leftovers *left, double deadline);
 bd_interp *bd_ip_main(void);
 /* Makes a thread state of ip current on this thread, taking the GIL. */
 PyThreadState *bd_ip_enter(bd_interp *ip);
 void bd_ip_leave(PyThreadState *ts);
-/* Gets an interpreter for a new isolated instance (GIL not held).  NULL
- * with a reason in err. */
-bd_interp *bd_ip_acquire(char *err, size_t errlen);
-/* Gives it back (GIL not held): ended, or set aside when a plugin left
- * threads behind.  Returns 0 when ended cleanly. */
-int bd_ip_release(bd_interp *ip);
+/* Gets an interpreter for a new isolated instance of `module` (GIL not
+ * held).  NULL with a reason in err, also when `module` holds interpreters
+ * set aside and their number has reached BAREOSDIR_ASIDE_MAX. */
+bd_interp *bd_ip_acquire(const char *module, char *err, size_t errlen);
+/* Gives it back (GIL not held): reset for reuse or ended, or set aside
+ * when `module` left threads behind (returns 1 then). */
+int bd_ip_release(bd_interp *ip, const char *module);
 int bd_ip_set_aside_count(void);
 int bd_ip_idle_count(void);
 /* Thread states cached for the main interpreter. */

@@ -350,7 +350,7 @@ static int detect_legacy(bd_instance *inst) {
 static bRC load_plugin(bd_instance *inst, const char *rest) {
   char err[512];
   if (inst->interp_mode == BD_INTERP_ISOLATED) {
-    inst->interp = bd_ip_acquire(err, sizeof err);
+    inst->interp = bd_ip_acquire(inst->module_name, err, sizeof err);
     if (inst->interp == NULL)
       return bd_err_host(inst, "cannot start an interpreter for module "
                                "'%s': %s", inst->module_name, err);
@@ -555,7 +555,7 @@ static bRC eng_freePlugin(PluginContext *ctx) {
     if (inst->loaded) atomic_fetch_sub(&g_eng.loaded, 1);
     wait_api_calls(inst);
     if (inst->interp_mode == BD_INTERP_ISOLATED) {
-      if (bd_ip_release(inst->interp) != 0) {
+      if (bd_ip_release(inst->interp, inst->module_name) != 0) {
         size_t n;
         char *line = bd_afmt(0, &n,
                              "bareosdir: module '%s' left threads running "
@@ -750,7 +750,30 @@ PyObject *bd_eng_bind(PyObject *module, PyObject *capsule) {
 static double unload_wait_s(void) {
   const char *s = getenv("BAREOSDIR_UNLOAD_WAIT");
   double v = s ? atof(s) : 5.0;
-  return v >= 0 ? v : 5.0;
+  if (!(v >= 0)) v = 5.0; /* negative or not a number */
+  return v < 600 ? v : 600;
+}
+
+static double mono_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Level 50: what unloading skipped because it could not end safely. */
+static void report_leftovers(const bd_ip_leftovers *left, int clean) {
+  const CoreFunctions *core = g_eng.core;
+  if (core == NULL) return;
+  char line[512];
+  size_t n = bd_fmt(
+      line, sizeof line,
+      "bareosdir: unload: %d atexit callback(s) of plugins dropped unrun; "
+      "%d interpreter(s) left running with plugin threads%s%s%s; %d plugin "
+      "thread(s) in the main interpreter; Python %s",
+      left->atexit_skipped, left->aside, left->aside ? " (modules: " : "",
+      left->holders, left->aside ? ")" : "", left->main_threads,
+      clean ? "can be finalized" : "is not finalized (would wait for them)");
+  bd_mod_debug_message(core, NULL, __FILE__, __LINE__, 50, line, n);
 }
 
 int bd_eng_unbind(void) {
@@ -762,13 +785,14 @@ int bd_eng_unbind(void) {
   }
   pthread_mutex_unlock(&g_eng.lock);
   if (!last) return 0;
-  /* Refuse new calls, then give the ones in progress a bounded time. */
+  /* Refuse new calls, then give the ones in progress, and plugin threads
+   * about to end, BAREOSDIR_UNLOAD_WAIT in all (by the clock: sleeps
+   * overrun under load). */
   atomic_store(&g_eng.closing, 1);
-  int waited_ms = 0, limit_ms = (int)(unload_wait_s() * 1000);
-  while (atomic_load(&g_eng.inflight) > 0 && waited_ms < limit_ms) {
+  double deadline = mono_s() + unload_wait_s();
+  while (atomic_load(&g_eng.inflight) > 0 && mono_s() < deadline) {
     struct timespec d = {0, 1000 * 1000};
     nanosleep(&d, NULL);
-    waited_ms++;
   }
   int clean = atomic_load(&g_eng.inflight) == 0 &&
               atomic_load(&g_eng.instances) == 0;
@@ -781,7 +805,9 @@ int bd_eng_unbind(void) {
         bd_ip_leave(ts);
       }
     }
-    clean = bd_ip_fini();
+    bd_ip_leftovers left;
+    clean = bd_ip_fini(&left, deadline);
+    report_leftovers(&left, clean);
   }
   atomic_store(&g_eng.closing, 0);
   return clean;

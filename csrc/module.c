@@ -853,6 +853,13 @@ error:
   return NULL;
 }
 
+static PyObject *mod__in_main_interpreter(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  return PyBool_FromLong(PyThreadState_GetInterpreter(PyThreadState_Get()) ==
+                         PyInterpreterState_Main());
+}
+
 /* _is_secret_key(key): the host's rule (options.c), for the base class. */
 static PyObject *mod__is_secret_key(PyObject *m, PyObject *key) {
   (void)m;
@@ -898,6 +905,7 @@ static PyMethodDef bd_methods[] = {
     {"_output_pending", mod__output_pending, METH_NOARGS, NULL},
     {"_new_epoch", mod__new_epoch, METH_NOARGS, NULL},
     {"_restore_dict", mod__restore_dict, METH_VARARGS, NULL},
+    {"_in_main_interpreter", mod__in_main_interpreter, METH_NOARGS, NULL},
     {"_bind", mod__bind, METH_O, NULL},
     {"_is_secret_key", mod__is_secret_key, METH_O,
      "_is_secret_key(key) -> bool: whether option values of this key are "

@@ -13,6 +13,8 @@
 
 #include <dlfcn.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +32,7 @@ static struct {
   const bd_plugin_binding *binding;
   bd_director_binding director;
   char shim_dir[4096];
+  char name[256];                  /* this file's name without ".so" */
   char *extra_path;
 } g_shim;
 
@@ -38,9 +41,46 @@ loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core_functions,
            PluginInformation **plugin_info, PluginFunctions **plugin_functions);
 __attribute__((visibility("default"))) bRC unloadPlugin(void);
 
+/* Messages carry the name of the file the Director loaded: python-dir or
+ * python3-dir (or whatever the administrator called it). */
+static const char *shim_name(void) {
+  return g_shim.name[0] ? g_shim.name : "python-dir";
+}
+
 static void log_error(CoreFunctions *core, const char *text) {
   if (core != NULL && core->JobMessage != NULL)
     core->JobMessage(NULL, __FILE__, __LINE__, M_ERROR, 0, "%s\n", text);
+}
+
+/*
+ * The Director owns its signals.  Python, started with
+ * install_signal_handlers = 0, still installs a SIGINT handler when the
+ * signal module is first imported in the main interpreter (the extension
+ * does that while binding, so that no plugin import does it later), and
+ * finalizing resets what it installed.  Around both, the dispositions and
+ * this thread's mask are put back as they were.
+ */
+typedef struct {
+  struct sigaction act[NSIG];
+  char valid[NSIG];
+  sigset_t mask;
+} sig_state;
+
+static void sig_save(sig_state *s) {
+  for (int i = 1; i < NSIG; i++)
+    s->valid[i] = sigaction(i, NULL, &s->act[i]) == 0;
+  pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
+}
+
+static void sig_restore(const sig_state *s) {
+  for (int i = 1; i < NSIG; i++) {
+    struct sigaction now;
+    if (s->valid[i] && sigaction(i, NULL, &now) == 0 &&
+        (now.sa_handler != s->act[i].sa_handler ||
+         now.sa_flags != s->act[i].sa_flags))
+      sigaction(i, &s->act[i], NULL);
+  }
+  pthread_sigmask(SIG_SETMASK, &s->mask, NULL);
 }
 
 /*
@@ -68,6 +108,15 @@ static void find_paths(void) {
         bd_fmt_whole(g_shim.shim_dir, sizeof g_shim.shim_dir, "%s",
                      dirname(tmp)) != 0)
       g_shim.shim_dir[0] = '\0';
+    if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) == 0 &&
+        bd_fmt_whole(g_shim.name, sizeof g_shim.name, "%s", basename(tmp)) ==
+            0) {
+      size_t n = strlen(g_shim.name);
+      if (n > 3 && strcmp(g_shim.name + n - 3, ".so") == 0)
+        g_shim.name[n - 3] = '\0';
+    } else {
+      g_shim.name[0] = '\0';
+    }
   }
   free(g_shim.extra_path);
   size_t cap = 1024, len = 0;
@@ -150,7 +199,7 @@ static int start_python(char *err, size_t errlen) {
   if (PyStatus_Exception(status)) goto fail;
   return 0;
 fail:
-  bd_fmt(err, errlen, "python-dir: cannot start Python %s (%s): %s",
+  bd_fmt(err, errlen, "%s: cannot start Python %s (%s): %s", shim_name(),
          BAREOSDIR_PYTHON_EXE, PY_VERSION,
          status.err_msg ? status.err_msg : "unknown error");
   return -1;
@@ -164,7 +213,7 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
   PyObject *dir = NULL, *mod = NULL, *cap = NULL, *res = NULL, *hostio = NULL;
   if (sys_path == NULL) {
-    bd_fmt(err, errlen, "python-dir: sys.path is missing");
+    bd_fmt(err, errlen, "%s: sys.path is missing", shim_name());
     return NULL;
   }
   if (g_shim.started_python) {
@@ -189,10 +238,10 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   if (result == NULL) goto fail;
   if (result->size != sizeof *result) {
     bd_fmt(err, errlen,
-           "python-dir: the bareosdir extension found does not match this "
-           "python-dir.so (binding size %u, expected %zu): install both "
-           "from the same build",
-           result->size, sizeof *result);
+           "%s: the bareosdir extension found does not match this %s.so "
+           "(binding size %u, expected %zu): install both from the same "
+           "build",
+           shim_name(), shim_name(), result->size, sizeof *result);
     result = NULL;
     goto done;
   }
@@ -219,13 +268,13 @@ fail: {
   const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
   const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
   bd_fmt(err, errlen,
-         "python-dir: cannot load the bareosdir package with Python %s "
+         "%s: cannot load the bareosdir package with Python %s "
          "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
-         "python-dir.so (cmake --install), or list the directory that "
+         "%s.so (cmake --install), or list the directory that "
          "holds it in %s/%s or in BAREOSDIR_PATH",
-         BAREOSDIR_PYTHON_EXE, PY_VERSION,
+         shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION,
          type ? ((PyTypeObject *)type)->tp_name : "error",
-         es ? es : "(no details)", ps ? ps : "?", g_shim.shim_dir,
+         es ? es : "(no details)", ps ? ps : "?", shim_name(), g_shim.shim_dir,
          PATH_FILE);
   Py_XDECREF(s);
   Py_XDECREF(p);
@@ -259,10 +308,13 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
     *plugin_functions = g_shim.binding->functions;
     return bRC_OK;
   }
+  sig_state sigs;
+  sig_save(&sigs);
   pin_libpython();
   find_paths();
   if (!Py_IsInitialized()) {
     if (start_python(err, sizeof err) < 0) {
+      sig_restore(&sigs);
       log_error(core, err);
       return bRC_Error;
     }
@@ -279,6 +331,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   g_shim.binding = bind_extension(err, sizeof err);
   /* Release the GIL for the Director's threads. */
   PyEval_SaveThread();
+  sig_restore(&sigs);
   if (g_shim.binding == NULL) {
     log_error(core, err);
     return bRC_Error;
@@ -304,13 +357,16 @@ bRC unloadPlugin(void) {
   }
   const CoreFunctions *core = g_shim.director.core;
   if (core != NULL && core->DebugMessage != NULL)
-    core->DebugMessage(NULL, __FILE__, __LINE__, 50, "%s\n",
-                       finalize ? "python-dir: unloaded, finalizing Python"
-                                : "python-dir: unloaded, Python stays up "
-                                  "(still bound or busy elsewhere)");
+    core->DebugMessage(NULL, __FILE__, __LINE__, 50, "%s: %s\n", shim_name(),
+                       finalize ? "unloaded, finalizing Python"
+                                : "unloaded, Python stays up (still bound "
+                                  "or busy elsewhere)");
   if (finalize && Py_IsInitialized()) {
+    sig_state sigs;
+    sig_save(&sigs);
     PyGILState_Ensure();
     Py_FinalizeEx();
+    sig_restore(&sigs);
   }
   g_shim.started_python = 0;
   free(g_shim.extra_path);

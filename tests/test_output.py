@@ -156,3 +156,4 @@ def test_text_without_newline_after_the_last_call_ends_its_job(director,
     assert [(m.type, m.text) for m in job.messages] == [
         (bareosdir.M_WARNING, "LATE-PARTIAL\n")]
     assert not any("LATE" in m.text for m in director.messages)
+

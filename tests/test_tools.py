@@ -68,3 +68,17 @@ def test_ctest_skips_are_not_counted_as_passed(tmp_path):
     assert rc == 0
     assert "2 passed,   0 failed,   1 skipped" in out
     assert "  C tests: ctest test_frob (Skipped)" in out
+
+
+def test_setup_pins_no_release_specific_package_or_python():
+    """Debian 13 has no libclang-rt-14-dev, and CMake once asked for
+    Python 3.11 EXACT: names and versions come from the machine."""
+    import re
+    setup = (ROOT / "tools" / "setup.sh").read_text()
+    pkgs = " ".join(re.findall(r"pkgs\+?=\(([^)]*)\)", setup, re.S))
+    assert pkgs.split(), "no package list found in tools/setup.sh"
+    assert not re.search(r"\S+-\d+(\.\d+)*(-dev)?\b|python3\.\d+", pkgs), pkgs
+    assert 'libclang-rt-$clang_major-dev' in setup
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r"find_package\(Python3 3\.11 REQUIRED", cmake)
+    assert "EXACT" not in cmake

@@ -22,7 +22,7 @@ export PYTHONPATH="$PWD/build-asan/plugins"
   tests/test_api.py tests/test_engine.py tests/test_shim.py \
   tests/test_shim_lifecycle.py tests/test_sim_loader.py tests/test_framework.py \
   tests/test_adversarial_memory.py tests/test_compat.py tests/test_reuse.py \
-  tests/test_output.py
+  tests/test_output.py tests/test_search.py tests/test_adversarial_threads.py
 # The catalog replay (sim/catalog.c) against its private PostgreSQL (whose
 # own programs run without the preload); the 2000-job nsca run and the RSS
 # comparison stay in the plain stage.
