@@ -33,6 +33,7 @@
 #define TEXT_MAX 1024 /* longest Job, Name, Client or Pool name taken */
 #define DEFAULT_CONNECT_TIMEOUT 10
 #define DEFAULT_QUERY_TIMEOUT 60
+#define QUERY_GRACE 5 /* seconds our wait adds to the server's timeout */
 #define GONE_NAMES_SHOWN 10
 #define SCHEMA_VERSION 2250 /* Bareos's current catalog schema */
 
@@ -327,7 +328,9 @@ static int wait_socket(PGconn *conn, short events, double deadline)
 static PGresult *query(cat_session *s, const char *sql, int nparams,
                        const char *const *params, char *err, size_t errlen)
 {
-  double deadline = now_s() + (double)s->f.query_timeout;
+  /* The server's statement_timeout should answer first, with its clearer
+   * message; ours is the bound when the server cannot answer at all. */
+  double deadline = now_s() + (double)s->f.query_timeout + QUERY_GRACE;
   PGresult *res, *last = NULL;
 
   if (!PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
@@ -339,7 +342,8 @@ static PGresult *query(cat_session *s, const char *sql, int nparams,
       int rc = wait_socket(s->conn, POLLIN, deadline);
       if (rc == 0) {
         bd_fmt(err, errlen, "no answer from the server within %lu s "
-                         "(--query-timeout)", s->f.query_timeout);
+                            "(--query-timeout, and %d s more)",
+               s->f.query_timeout, QUERY_GRACE);
         PQclear(last);
         return NULL;
       }

@@ -632,9 +632,13 @@ def test_a_locked_job_table_is_bounded_by_the_query_timeout(csim, pg):
         locker.kill()
         locker.wait(30)
     assert result.returncode == 1
-    assert ("the replay stopped early: reading the Job table failed: "
-            "canceling statement due to statement timeout (SQLSTATE 57014)"
-            in result.stdout)
+    # The server's statement_timeout answers; on a machine so loaded that
+    # it cannot within 5 s more, our own wait ends it: bounded either way.
+    assert re.search(
+        r"the replay stopped early: reading the Job table failed: (canceling "
+        r"statement due to statement timeout \(SQLSTATE 57014\)|no answer "
+        r"from the server within 2 s \(--query-timeout, and 5 s more\))",
+        result.stdout), result.stdout
     assert took < 60
 
 
