@@ -39,7 +39,7 @@ struct bd_instance {
   const CoreFunctions *core;
   bd_interp *interp;       /* NULL until the module is loaded */
   PyObject *module;        /* the plugin module (in interp), new reference */
-  PyObject *capsule;       /* this instance as a capsule (main mode) */
+  PyObject *capsule;       /* main mode: its marker (bd_eng_marker) */
   PyObject *private_mods;  /* main mode: _isolation.PrivateModules */
   char *module_name;
   char *module_path;
@@ -48,8 +48,10 @@ struct bd_instance {
   int loaded;
   int legacy;              /* old-style API: entry points take a context */
   PyObject *legacy_ctx;    /* the context object passed to old plugins */
-  atomic_int api_calls;    /* Python API calls inside the Director now */
+  atomic_int refs;         /* the Director's, and API calls in flight */
   atomic_int closing;      /* freePlugin has begun */
+  uintptr_t handle;        /* what markers carry: slot index + generation */
+  int bare;                /* made by bd_eng_bare_instance */
 };
 
 /* module.c */
@@ -94,6 +96,20 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
 bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
                                   PluginContext *ctx);
 void bd_eng_free_bare_instance(bd_instance *inst);
+/* Lifetimes.  An instance found by the functions below (GIL held) stays
+ * valid while the GIL is held; to use it with the GIL released, take a
+ * reference first (bd_eng_ref) and drop it after (bd_eng_unref, which may
+ * free it). */
+#define BD_MARKER_NAME "bareosdir.instance"
+void bd_eng_ref(bd_instance *inst);
+void bd_eng_unref(bd_instance *inst);
+/* The live instance of a handle, or NULL (stale, made up, closing). */
+bd_instance *bd_eng_lookup(uintptr_t handle);
+/* A new marker object for inst (a capsule holding its handle). */
+PyObject *bd_eng_marker(bd_instance *inst);
+/* The live instance a marker names, or NULL with *why (may be NULL) saying
+ * why: not a marker at all, or its instance has ended. */
+bd_instance *bd_eng_marker_instance(PyObject *marker, const char **why);
 PyObject *bd_eng_stats(void);
 /* The bound Director's callbacks, or NULL. */
 const CoreFunctions *bd_eng_core(void);
@@ -158,6 +174,39 @@ int bd_ip_idle_count(void);
 int bd_ip_main_tstates(void);
 /* Interpreters created / reused so far. */
 void bd_ip_counters(long *created, long *reused);
+
+/* A pending exception set aside and put back: PyErr_GetRaisedException /
+ * PyErr_SetRaisedException where Python has them (3.12+; PyErr_Fetch and
+ * PyErr_Restore are deprecated there), PyErr_Fetch/PyErr_Restore before.
+ * `value` is the exception (3.11: possibly not normalized, or NULL). */
+typedef struct bd_exc {
+  PyObject *type, *value, *tb;
+} bd_exc;
+
+static inline void bd_exc_take(bd_exc *e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  e->type = e->tb = NULL;
+  e->value = PyErr_GetRaisedException(); /* new */
+#else
+  PyErr_Fetch(&e->type, &e->value, &e->tb);
+#endif
+}
+
+/* Steals what bd_exc_take took. */
+static inline void bd_exc_restore(bd_exc *e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(e->value);
+#else
+  PyErr_Restore(e->type, e->value, e->tb);
+#endif
+  e->type = e->value = e->tb = NULL;
+}
+
+static inline void bd_exc_drop(bd_exc *e) {
+  Py_CLEAR(e->type);
+  Py_CLEAR(e->value);
+  Py_CLEAR(e->tb);
+}
 
 /* errors.c */
 /* Reports the pending exception as one job message and one debug message;

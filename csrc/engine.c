@@ -15,6 +15,7 @@
 #include <libgen.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct {
   pthread_mutex_t lock;
@@ -75,7 +76,7 @@ static int enter(bd_instance *inst, bd_entry *e) {
     bd_mod_thread_entered(inst->interp->api_module);
   if (inst->interp_mode == BD_INTERP_MAIN) {
     if (inst->capsule == NULL) {
-      inst->capsule = PyCapsule_New(inst, "bareosdir.instance", NULL);
+      inst->capsule = bd_eng_marker(inst); /* new */
       if (inst->capsule == NULL) PyErr_Clear();
     }
     /* Several instances share the main interpreter, so the instance goes
@@ -103,6 +104,152 @@ static void leave(bd_entry *e) {
   }
   if (PyErr_Occurred()) PyErr_Clear(); /* nothing leaks into the next call */
   bd_ip_leave(e->ts);
+}
+
+/* ---- instance lifetimes and handles ---- */
+
+/*
+ * An instance lives as long as anything refers to it: the Director (from
+ * newPlugin to freePlugin) and every API call that drops the GIL while
+ * using it (JobMessage and DebugMessage wait in the Director).  The last
+ * reference frees it, so freePlugin never frees memory a plugin thread is
+ * still using, however long that thread stays in the Director.
+ *
+ * Python code never holds a pointer: the marker an instance's modules and
+ * the thread dict carry is a handle, an index into this table plus the
+ * generation of that slot.  freePlugin retires the handle with the GIL
+ * held; a marker kept past its job (or made up) then finds a different
+ * generation or an empty slot and is refused, never followed.
+ */
+#define HANDLE_INDEX_BITS (sizeof(uintptr_t) * 4)
+#define HANDLE_INDEX_MASK (((uintptr_t)1 << HANDLE_INDEX_BITS) - 1)
+#define HANDLE_MAX_SLOTS ((size_t)1 << (HANDLE_INDEX_BITS < 20 ? 15 : 20))
+
+static struct {
+  pthread_mutex_t lock;
+  bd_instance **slot;   /* live instances by index */
+  uintptr_t *gen;       /* generation of the instance in each slot */
+  size_t cap, next;     /* next: where to look for a free slot first */
+  uint64_t state;       /* for the next generation */
+} g_handles = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A new generation (lock held): the splitmix64 sequence from a seed taken
+ * at the first registration.  Not a small counter, so a handle cannot be
+ * guessed from the previous one; 0 is never used. */
+static uintptr_t next_generation(void) {
+  if (g_handles.state == 0) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    g_handles.state = ((uint64_t)t.tv_sec << 32) ^ (uint64_t)t.tv_nsec ^
+                      (uint64_t)(uintptr_t)&g_handles ^ (uint64_t)getpid();
+  }
+  uintptr_t g = 0;
+  while (g == 0) {
+    uint64_t z = (g_handles.state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    g = (uintptr_t)z & (~(uintptr_t)0 >> HANDLE_INDEX_BITS);
+  }
+  return g;
+}
+
+/* Gives inst its handle and the Director's reference.  -1 when the table
+ * cannot grow (memory, or more than HANDLE_MAX_SLOTS live instances). */
+static int handle_register(bd_instance *inst) {
+  atomic_store(&inst->refs, 1);
+  pthread_mutex_lock(&g_handles.lock);
+  size_t i = g_handles.cap;
+  for (size_t k = 0; k < g_handles.cap; k++) {
+    size_t j = (g_handles.next + k) % g_handles.cap;
+    if (g_handles.slot[j] == NULL) {
+      i = j;
+      break;
+    }
+  }
+  if (i == g_handles.cap) {
+    size_t cap = g_handles.cap ? 2 * g_handles.cap : 64;
+    bd_instance **slot = cap <= HANDLE_MAX_SLOTS
+                             ? realloc(g_handles.slot, cap * sizeof *slot)
+                             : NULL;
+    if (slot != NULL) g_handles.slot = slot;
+    uintptr_t *gen = slot ? realloc(g_handles.gen, cap * sizeof *gen) : NULL;
+    if (gen == NULL) {
+      pthread_mutex_unlock(&g_handles.lock);
+      return -1;
+    }
+    g_handles.gen = gen;
+    for (size_t j = g_handles.cap; j < cap; j++) {
+      g_handles.slot[j] = NULL;
+      g_handles.gen[j] = 0;
+    }
+    g_handles.cap = cap;
+  }
+  g_handles.slot[i] = inst;
+  g_handles.next = i + 1;
+  g_handles.gen[i] = next_generation();
+  inst->handle = (g_handles.gen[i] << HANDLE_INDEX_BITS) | (uintptr_t)(i + 1);
+  pthread_mutex_unlock(&g_handles.lock);
+  return 0;
+}
+
+/* From now on no lookup finds inst.  Idempotent. */
+static void handle_retire(bd_instance *inst) {
+  pthread_mutex_lock(&g_handles.lock);
+  size_t i = (size_t)(inst->handle & HANDLE_INDEX_MASK);
+  if (i >= 1 && i <= g_handles.cap && g_handles.slot[i - 1] == inst) {
+    g_handles.slot[i - 1] = NULL;
+    g_handles.gen[i - 1] = 0;
+  }
+  pthread_mutex_unlock(&g_handles.lock);
+}
+
+bd_instance *bd_eng_lookup(uintptr_t handle) {
+  bd_instance *inst = NULL;
+  size_t i = (size_t)(handle & HANDLE_INDEX_MASK);
+  uintptr_t gen = handle >> HANDLE_INDEX_BITS;
+  pthread_mutex_lock(&g_handles.lock);
+  if (i >= 1 && i <= g_handles.cap && gen != 0 && g_handles.gen[i - 1] == gen)
+    inst = g_handles.slot[i - 1];
+  pthread_mutex_unlock(&g_handles.lock);
+  if (inst != NULL && atomic_load(&inst->closing)) inst = NULL;
+  return inst;
+}
+
+void bd_eng_ref(bd_instance *inst) { atomic_fetch_add(&inst->refs, 1); }
+
+void bd_eng_unref(bd_instance *inst) {
+  if (atomic_fetch_sub(&inst->refs, 1) != 1) return;
+  int bare = inst->bare;
+  free(inst->module_name);
+  free(inst->module_path);
+  free(inst);
+  if (!bare) atomic_fetch_sub(&g_eng.instances, 1);
+}
+
+PyObject *bd_eng_marker(bd_instance *inst) {
+  /* The capsule's pointer is the handle itself, never dereferenced. */
+  return PyCapsule_New((void *)inst->handle, BD_MARKER_NAME, NULL);
+}
+
+bd_instance *bd_eng_marker_instance(PyObject *marker, const char **why) {
+  static const char *const forged = "it is not a marker bareosdir made";
+  if (!PyCapsule_CheckExact(marker) ||
+      !PyCapsule_IsValid(marker, BD_MARKER_NAME)) {
+    if (why) *why = forged;
+    return NULL;
+  }
+  void *p = PyCapsule_GetPointer(marker, BD_MARKER_NAME);
+  if (p == NULL) {
+    PyErr_Clear();
+    if (why) *why = forged;
+    return NULL;
+  }
+  bd_instance *inst = bd_eng_lookup((uintptr_t)p);
+  if (inst == NULL && why)
+    *why = "its plugin instance has ended (a marker kept from an earlier "
+           "job, or made up)";
+  return inst;
 }
 
 /* ---- loading the plugin module ---- */
@@ -207,13 +354,13 @@ static bRC import_private(bd_instance *inst) {
                                   inst->module_name)
             : NULL;
   if (mod == NULL) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    bd_exc exc;
+    bd_exc_take(&exc);
     PyObject *where = inst->private_mods
                           ? PyObject_GetAttrString(inst->private_mods, "paths")
                           : NULL;
     PyErr_Clear();
-    PyErr_Restore(type, value, tb);
+    bd_exc_restore(&exc);
     rc = import_failed(inst, where);
     Py_XDECREF(where);
   } else {
@@ -229,13 +376,13 @@ static bRC import_private(bd_instance *inst) {
 /* A refusal under BAREOSDIR_STRICT_PATHS=1 is pending: it fails the load
  * whatever on_error says. */
 static int refusal_pending(void) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  bd_exc exc;
+  bd_exc_take(&exc);
   PyObject *m = PyImport_ImportModule("bareosdir._search"); /* new */
   PyObject *cls = m ? PyObject_GetAttrString(m, "UnsafePluginPath") : NULL;
   Py_XDECREF(m);
   PyErr_Clear(); /* cannot tell: the original error is reported as it is */
-  PyErr_Restore(type, value, tb);
+  bd_exc_restore(&exc);
   int yes = cls != NULL && PyErr_ExceptionMatches(cls);
   Py_XDECREF(cls);
   return yes;
@@ -249,18 +396,17 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
     /* Not found at all (as opposed to failing inside the module): say
      * where we looked. */
     if (PyErr_ExceptionMatches(PyExc_ModuleNotFoundError)) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyObject *name = value ? PyObject_GetAttrString(value, "name") : NULL;
+      bd_exc exc;
+      bd_exc_take(&exc);
+      PyObject *name =
+          exc.value ? PyObject_GetAttrString(exc.value, "name") : NULL;
       const char *n = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name)
                                                     : NULL;
       int self = n != NULL && strcmp(n, inst->module_name) == 0;
       Py_XDECREF(name);
       PyErr_Clear();
       if (self) {
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
+        bd_exc_drop(&exc);
         char *path = path_text(where);
         bRC rc = bd_err_host(
             inst,
@@ -271,7 +417,7 @@ static bRC import_failed(bd_instance *inst, PyObject *where) {
         free(path);
         return rc;
       }
-      PyErr_Restore(type, value, tb);
+      bd_exc_restore(&exc);
     }
     return bd_err_report(inst, "importing the plugin module");
   }
@@ -433,6 +579,11 @@ static bRC eng_newPlugin(PluginContext *ctx) {
   inst->core = core;
   inst->interp_mode = BD_INTERP_ISOLATED;
   inst->on_error = BD_ON_ERROR_FATAL;
+  if (handle_register(inst) < 0) {
+    free(inst);
+    end_call();
+    return bRC_Error;
+  }
   ctx->plugin_private_context = inst;
   atomic_fetch_add(&g_eng.instances, 1);
   /* Nothing is loaded until options name a module: instance 0 exists for
@@ -517,18 +668,30 @@ static bRC eng_handlePluginEvent(PluginContext *ctx, bDirEvent *event,
   return rc;
 }
 
-static void wait_api_calls(bd_instance *inst) {
-  for (int i = 0; i < 5000 && atomic_load(&inst->api_calls) > 0; i++) {
+static double thread_wait_s(void) {
+  const char *s = getenv("BAREOSDIR_THREAD_WAIT");
+  double v = s ? atof(s) : 1.0;
+  return v >= 0 && v <= 3600 ? v : 1.0;
+}
+
+/*
+ * Gives plugin threads still inside a Director callback for this instance
+ * (a JobMessage held up by mail or the catalog) up to
+ * BAREOSDIR_THREAD_WAIT to return, so the Director's context is not ended
+ * under them when it can be helped.  Memory safety does not rest on this
+ * wait: each such call holds a reference to the instance.
+ */
+static void wait_calls_in_flight(bd_instance *inst) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  double start = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+  double limit = thread_wait_s();
+  while (atomic_load(&inst->refs) > 1) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((double)t.tv_sec + (double)t.tv_nsec / 1e9 - start >= limit) break;
     struct timespec d = {0, 1000 * 1000};
     nanosleep(&d, NULL);
   }
-}
-
-static void free_instance(bd_instance *inst) {
-  free(inst->module_name);
-  free(inst->module_path);
-  free(inst);
-  atomic_fetch_sub(&g_eng.instances, 1);
 }
 
 static bRC eng_freePlugin(PluginContext *ctx) {
@@ -550,10 +713,14 @@ static bRC eng_freePlugin(PluginContext *ctx) {
       Py_CLEAR(inst->module);
       Py_CLEAR(inst->legacy_ctx);
       Py_CLEAR(inst->capsule);
+      /* With the GIL held: from here no marker, thread dict or module state
+       * leads to this instance, and no API call that found it earlier is
+       * still running unless it holds a reference (see bd_eng_ref). */
+      handle_retire(inst);
       leave(&e);
     }
     if (inst->loaded) atomic_fetch_sub(&g_eng.loaded, 1);
-    wait_api_calls(inst);
+    wait_calls_in_flight(inst);
     if (inst->interp_mode == BD_INTERP_ISOLATED) {
       if (bd_ip_release(inst->interp, inst->module_name) != 0) {
         size_t n;
@@ -569,8 +736,9 @@ static bRC eng_freePlugin(PluginContext *ctx) {
       }
     }
   }
+  handle_retire(inst); /* not loaded, or the interpreter was not entered */
   ctx->plugin_private_context = NULL;
-  free_instance(inst);
+  bd_eng_unref(inst); /* the Director's reference */
   atomic_fetch_sub(&g_eng.inflight, 1);
   return bRC_OK;
 }
@@ -820,10 +988,19 @@ bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
   inst->ctx = ctx;
   inst->core = core;
   inst->interp_mode = BD_INTERP_MAIN;
+  inst->bare = 1;
+  if (handle_register(inst) < 0) {
+    free(inst);
+    return NULL;
+  }
   return inst;
 }
 
-void bd_eng_free_bare_instance(bd_instance *inst) { free(inst); }
+void bd_eng_free_bare_instance(bd_instance *inst) {
+  atomic_store(&inst->closing, 1);
+  handle_retire(inst);
+  bd_eng_unref(inst);
+}
 
 PyObject *bd_eng_stats(void) {
   pthread_mutex_lock(&g_eng.lock);

@@ -61,6 +61,8 @@ struct bd_thread {
  * interpreter before it is nudged (most events end well before). */
 #define NUDGE_PERIOD_S 0.02
 #define NUDGE_BUSY_S 0.1
+/* A GIL wait this long means someone held it (the switch interval is 5 ms). */
+#define NUDGE_HELD_S 0.004
 /* How often set-aside interpreters are checked for finished threads. */
 #define SWEEP_PERIOD_S 0.1
 
@@ -313,10 +315,13 @@ static void *nudger_main(void *arg) {
     ip->nudger_ts = ts;
     pthread_mutex_unlock(&g_rt.lock);
     for (;;) {
-      /* While this waits, CPython asks ip's GIL holder to switch. */
+      /* While this waits, CPython asks ip's GIL holder to switch.  A wait
+       * that took a switch interval or more means the GIL was held: ask
+       * again soon, as a waiter of ip itself would keep asking. */
+      double t0 = now_s();
       PyEval_RestoreThread(ts);
       PyEval_SaveThread();
-      sleep_s(NUDGE_PERIOD_S);
+      sleep_s(now_s() - t0 >= NUDGE_HELD_S ? 0.001 : NUDGE_PERIOD_S);
       pthread_mutex_lock(&g_rt.lock);
       int go = needs_nudge(ip, now_s());
       pthread_mutex_unlock(&g_rt.lock);

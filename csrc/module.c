@@ -212,53 +212,66 @@ bd_instance *bd_mod_current(PyObject *module, int raise) {
   bd_modstate *st = bd_mod_state(module);
   if (st->owner != NULL && !atomic_load(&st->owner->closing))
     return st->owner;
+  bd_instance *inst = NULL;
+  const char *why = NULL;
   /* interpreter=main: the calling plugin function's module globals name
    * the instance (its private modules carry the marker), which also works
-   * on threads the plugin started. */
-  PyObject *globals = PyEval_GetGlobals(); /* borrowed */
+   * on threads the plugin started.  The marker is a handle: one kept from
+   * an ended job, or anything else put there, is refused. */
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject *globals = PyEval_GetFrameGlobals(); /* new */
+#else
+  PyObject *globals = Py_XNewRef(PyEval_GetGlobals());
+#endif
   if (globals != NULL) {
-    PyObject *cap = PyDict_GetItemWithError(globals, st->marker_key);
-    if (cap != NULL && PyCapsule_CheckExact(cap)) {
-      bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
-      if (inst != NULL && !atomic_load(&inst->closing)) return inst;
+    PyObject *mark = PyDict_GetItemWithError(globals, st->marker_key);
+    if (mark == NULL) {
       PyErr_Clear();
-    } else if (cap == NULL && PyErr_Occurred()) {
-      PyErr_Clear();
-    } else if (cap != NULL) {
+    } else if (mark == Py_None) {
       /* The marker was cleared: this code belongs to an ended instance. */
+      Py_DECREF(globals);
       goto none;
+    } else {
+      inst = bd_eng_marker_instance(mark, &why);
     }
+    Py_DECREF(globals);
+    if (inst != NULL) return inst;
+    if (why != NULL) goto none;
   }
+  /* The dispatch in progress on this thread (the engine, or a test's
+   * bind()). */
   PyObject *d = PyThreadState_GetDict(); /* borrowed */
   if (d != NULL) {
-    PyObject *cap = PyDict_GetItemWithError(d, st->tsd_key); /* borrowed */
-    if (cap != NULL) {
-      bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
-      if (inst != NULL && !atomic_load(&inst->closing)) return inst;
-      PyErr_Clear();
-    } else if (PyErr_Occurred()) {
+    PyObject *mark = PyDict_GetItemWithError(d, st->tsd_key); /* borrowed */
+    if (mark != NULL) {
+      inst = bd_eng_marker_instance(mark, NULL);
+      if (inst != NULL) return inst;
+    } else {
       PyErr_Clear();
     }
   }
 none:
-  if (raise)
-    PyErr_SetString(PyExc_RuntimeError,
-                    "bareosdir: no Bareos Director context here: this call "
-                    "works only inside a plugin that the Director (or "
-                    "bareosdir.testing) is running, on its job's threads "
-                    "and while its job lasts");
+  if (raise) {
+    if (why != NULL)
+      PyErr_Format(PyExc_RuntimeError,
+                   "bareosdir: no Bareos Director context here: the "
+                   "__bareosdir_instance__ marker of the calling module is "
+                   "refused: %s",
+                   why);
+    else
+      PyErr_SetString(PyExc_RuntimeError,
+                      "bareosdir: no Bareos Director context here: this "
+                      "call works only inside a plugin that the Director "
+                      "(or bareosdir.testing) is running, on its job's "
+                      "threads and while its job lasts");
+  }
   return NULL;
 }
 
-/* The instance a marker capsule names, if it is still running. */
+/* The instance a marker names, if it is still running: a handle lookup,
+ * so a token kept past its instance (buffered output) finds nothing. */
 static bd_instance *marker_instance(PyObject *cap) {
-  if (cap == NULL || !PyCapsule_CheckExact(cap)) return NULL;
-  bd_instance *inst = PyCapsule_GetPointer(cap, "bareosdir.instance");
-  if (inst == NULL) {
-    PyErr_Clear();
-    return NULL;
-  }
-  return atomic_load(&inst->closing) ? NULL : inst;
+  return cap != NULL ? bd_eng_marker_instance(cap, NULL) : NULL;
 }
 
 /*
@@ -320,8 +333,8 @@ void bd_mod_flush_output(bd_instance *inst) {
   bd_modstate *st = bd_mod_state(inst->interp->api_module);
   if (!st->output_pending) return;
   st->output_pending = 0;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  bd_exc exc;
+  bd_exc_take(&exc);
   /* At the end of its job the instance is already closing (API calls are
    * refused): its own last text still goes to its job.  Only on this
    * thread: sending a message lets other threads run. */
@@ -341,7 +354,7 @@ void bd_mod_flush_output(bd_instance *inst) {
   Py_XDECREF(r);
   Py_XDECREF(hostio);
   PyErr_Clear();
-  PyErr_Restore(type, value, tb);
+  bd_exc_restore(&exc);
 }
 
 /*
@@ -644,8 +657,10 @@ static PyObject *mod_SetValue(PyObject *m, PyObject *const *args,
 }
 
 /* JobMessage and DebugMessage may block inside the Director (mail, catalog
- * writes): the GIL is dropped around the callback.  api_calls lets
- * freePlugin wait for such a call before the context goes away. */
+ * writes): the GIL is dropped around the callback, and the reference taken
+ * before keeps the instance alive however long the Director takes, even
+ * when its job is freed meanwhile (freePlugin waits only a bounded time
+ * for such calls). */
 static PyObject *send_message(PyObject *m, PyObject *const *args,
                               Py_ssize_t nargs, int is_job) {
   const char *fn = is_job ? "JobMessage" : "DebugMessage";
@@ -680,7 +695,7 @@ static PyObject *send_message(PyObject *m, PyObject *const *args,
   const char *file;
   int line;
   caller_location(&file_obj, &file, &line);
-  atomic_fetch_add(&inst->api_calls, 1);
+  bd_eng_ref(inst);
   Py_BEGIN_ALLOW_THREADS
   if (is_job)
     bd_mod_job_message(inst->core, inst->ctx, file, line, (int)kind, text,
@@ -689,7 +704,7 @@ static PyObject *send_message(PyObject *m, PyObject *const *args,
     bd_mod_debug_message(inst->core, inst->ctx, file, line, (int)kind, text,
                          (size_t)len);
   Py_END_ALLOW_THREADS
-  atomic_fetch_sub(&inst->api_calls, 1);
+  bd_eng_unref(inst);
   Py_XDECREF(file_obj);
   Py_RETURN_NONE;
 }
@@ -801,14 +816,14 @@ static PyObject *mod__message(PyObject *m, PyObject *args) {
   PluginContext *ctx = inst ? inst->ctx : NULL;
   if (core == NULL) core = bd_eng_core();
   if (core == NULL) Py_RETURN_FALSE;
-  if (inst) atomic_fetch_add(&inst->api_calls, 1);
+  if (inst) bd_eng_ref(inst);
   Py_BEGIN_ALLOW_THREADS
   if (is_job)
     bd_mod_job_message(core, ctx, "python", 0, kind, text, (size_t)len);
   else
     bd_mod_debug_message(core, ctx, "python", 0, kind, text, (size_t)len);
   Py_END_ALLOW_THREADS
-  if (inst) atomic_fetch_sub(&inst->api_calls, 1);
+  if (inst) bd_eng_unref(inst);
   Py_RETURN_TRUE;
 }
 
@@ -942,10 +957,9 @@ static int bd_exec(PyObject *m) {
       }
       Py_DECREF(v);
     }
-    if (PyModule_AddObject(m, bd_groups[g], d) < 0) { /* steals on success */
-      Py_DECREF(d);
-      return -1;
-    }
+    int rc = PyModule_AddObjectRef(m, bd_groups[g], d);
+    Py_DECREF(d);
+    if (rc < 0) return -1;
   }
   if (PyModule_AddStringConstant(m, "__version__", BD_VERSION) < 0) return -1;
   {
@@ -958,10 +972,9 @@ static int bd_exec(PyObject *m) {
       if (s == NULL) Py_CLEAR(t);
       else PyTuple_SET_ITEM(t, i, s); /* steals */
     }
-    if (t == NULL || PyModule_AddObject(m, "_SECRET_WORDS", t) < 0) {
-      Py_XDECREF(t);
-      return -1;
-    }
+    int rc = t != NULL ? PyModule_AddObjectRef(m, "_SECRET_WORDS", t) : -1;
+    Py_XDECREF(t);
+    if (rc < 0) return -1;
   }
   if (bd_test_add_types(m, st) < 0) return -1;
   return 0;

@@ -350,8 +350,7 @@ static PyObject *mj_bind(MockJob *self, PyObject *unused) {
     if (ctx == NULL) return PyErr_NoMemory();
     self->bare = bd_eng_bare_instance(dm_core_functions(), ctx);
     if (self->bare == NULL) return PyErr_NoMemory();
-    self->bare_capsule =
-        PyCapsule_New(self->bare, "bareosdir.instance", NULL);
+    self->bare_capsule = bd_eng_marker(self->bare); /* new */
     if (self->bare_capsule == NULL) return NULL;
   }
   PyObject *d = PyThreadState_GetDict(); /* borrowed */

@@ -82,6 +82,16 @@ def director():
         yield d
 
 
+def test_the_extension_under_test_is_the_build_under_test():
+    """Under the sanitizer stage (PYTHONPATH=build-asan/plugins) these tests
+    must run the sanitized extension, not the checkout's own copy."""
+    from bareosdir import _bareosdir
+    first = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if first:
+        assert Path(_bareosdir.__file__).resolve().is_relative_to(
+            Path(first).resolve()), (_bareosdir.__file__, first)
+
+
 # ---- point 1: long module names through every reporting path ----
 
 @pytest.mark.parametrize("n", LENGTHS + LONG_LENGTHS)
@@ -291,3 +301,176 @@ def test_no_raw_formatting_into_buffers_anywhere():
                 if FORMATTING.search(line.split("//")[0]):
                     offenders.append(f"{f.relative_to(ROOT)}:{i}: {line.strip()}")
     assert offenders == []
+
+
+# ---- point 3a: a plugin thread inside the Director when its job is freed ----
+
+SLOW_THREAD_PLUGIN = """
+import threading, bareosdir
+
+def worker(path):
+    bareosdir.JobMessage(bareosdir.M_INFO, "from thread")
+    # the job is freed by now: the instance must still have been there for
+    # the call above to return into, and must be gone for this one
+    try:
+        bareosdir.JobMessage(bareosdir.M_INFO, "after the job")
+        outcome = "sent"
+    except RuntimeError as e:
+        outcome = "RuntimeError: " + str(e)
+    with open(path, "w") as f:
+        f.write(outcome)
+
+def load_bareos_plugin(d):
+    bareosdir.RegisterEvents([bareosdir.bDirEventJobRun])
+    return 0
+
+def parse_plugin_definition(d):
+    return 0
+
+def handle_plugin_event(e):
+    threading.Thread(target=worker, args=(%r,), daemon=True).start()
+    return 0
+"""
+
+
+def wait_for(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{path} not written within {timeout} s")
+
+
+def test_thread_in_a_slow_job_message_outlives_its_instance(
+        tmp_path, monkeypatch, mode):
+    """freePlugin waits BAREOSDIR_THREAD_WAIT (0.1 s) for the call, the
+    Director's JobMessage takes 3 s: the instance is freed by the thread's
+    own reference when the call returns, not by freePlugin under it (ASan
+    saw a write to freed memory here)."""
+    monkeypatch.setenv("BAREOSDIR_THREAD_WAIT", "0.1")
+    out = tmp_path / "outcome"
+    (tmp_path / "slowthread.py").write_text(SLOW_THREAD_PLUGIN % str(out))
+    from bareosdir import _bareosdir
+    before = _bareosdir._stats()["instances"]
+    with Director(job_message_delay=3.0) as d:
+        job = run(d, options(tmp_path, "slowthread", mode))
+        # freePlugin has returned while the thread is still in the Director
+        assert not out.exists()
+        assert job.rcs["free_plugins"] == 0
+        outcome = wait_for(out)
+        assert outcome.startswith("RuntimeError: bareosdir:"), outcome
+        assert [m.text for m in job.messages] == ["from thread\n"]
+        deadline = time.monotonic() + 10
+        while _bareosdir._stats()["instances"] > before and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _bareosdir._stats()["instances"] == before
+
+
+def test_many_jobs_with_threads_outliving_them(tmp_path, monkeypatch, mode):
+    """Ten jobs, each leaving a thread inside a slow JobMessage, back to
+    back: every thread returns into a live instance and then finds its job
+    gone."""
+    monkeypatch.setenv("BAREOSDIR_THREAD_WAIT", "0")
+    outs = []
+    with Director(job_message_delay=0.5) as d:
+        for i in range(10):
+            out = tmp_path / f"outcome{i}"
+            (tmp_path / f"slow{i}.py").write_text(SLOW_THREAD_PLUGIN % str(out))
+            run(d, options(tmp_path, f"slow{i}", mode))
+            outs.append(out)
+        for out in outs:
+            assert wait_for(out).startswith("RuntimeError: bareosdir:")
+
+
+# ---- point 3b: kept and forged instance markers (interpreter=main) ----
+
+KEEPER = """
+import sys, bareosdir
+
+def load_bareos_plugin(d):
+    bareosdir.RegisterEvents([bareosdir.bDirEventJobRun])
+    if not hasattr(sys, "_kept_marker"):
+        sys._kept_marker = globals()["__bareosdir_instance__"]
+    return 0
+
+def parse_plugin_definition(d):
+    return 0
+
+def try_with(marker):
+    own = globals()["__bareosdir_instance__"]
+    globals()["__bareosdir_instance__"] = marker
+    try:
+        return repr(bareosdir.GetValue(bareosdir.bDirVarJobId))
+    except RuntimeError as e:
+        return "RuntimeError: " + str(e)
+    finally:
+        globals()["__bareosdir_instance__"] = own
+
+def handle_plugin_event(e):
+    import ctypes
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    name = ctypes.c_char_p(b"bareosdir.instance")
+    sys._capsule_name = name  # a capsule keeps a pointer to its name
+    results = {
+        "own": repr(bareosdir.GetValue(bareosdir.bDirVarJobId)),
+        "kept": try_with(sys._kept_marker),
+        "int": try_with(12345),
+        "str": try_with("bareosdir.instance"),
+        "other capsule": try_with(new(id(sys), b"other", None)),
+        "made-up handle": try_with(new(0x700000001, name, None)),
+        "pointer as handle": try_with(new(id(sys), name, None)),
+    }
+    bareosdir.JobMessage(bareosdir.M_INFO, repr(results))
+    return 0
+"""
+
+
+REFUSED = ("RuntimeError: bareosdir: no Bareos Director context here: the "
+           "__bareosdir_instance__ marker")
+
+
+def test_kept_and_forged_markers_are_refused_in_later_jobs(director, tmp_path):
+    (tmp_path / "keeper.py").write_text(KEEPER)
+    import ast
+    import sys
+    try:
+        for jobid in range(1, 31):
+            job = run(director, options(tmp_path, "keeper", "main"), jobid)
+            texts = [m.text for m in job.messages]
+            assert len(texts) == 1, texts
+            results = ast.literal_eval(texts[0])
+            assert results.pop("own") == str(jobid)
+            if jobid == 1:
+                assert results.pop("kept") == "1"
+            for what, r in results.items():
+                assert r.startswith(REFUSED), (jobid, what, r)
+            if jobid > 1:
+                assert "has ended" in results["kept"]
+            assert "not a marker" in results["int"]
+            assert "not a marker" in results["other capsule"]
+    finally:
+        sys.__dict__.pop("_kept_marker", None)
+        sys.__dict__.pop("_capsule_name", None)
+
+
+def test_kept_marker_through_the_real_shim(sim, tmp_path):
+    """Three jobs in one Director process (bareosdir-sim, python-dir.so): the
+    marker kept by the first is refused in the later ones."""
+    (tmp_path / "keeper.py").write_text(KEEPER)
+    proc = sim.run("backup-bareos-fd", jobs=3, options=[
+        options(tmp_path, "keeper", "main", prefix="python3")])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    results = [line for line in proc.stdout.splitlines() if "'own'" in line]
+    assert len(results) == 3, out[-3000:]
+    assert "'kept': '1'" in results[0]
+    for line in results[1:]:
+        assert f"'kept': '{REFUSED} of the calling module is refused: its " \
+            "plugin instance has ended" in line, line
+    for line in results:
+        assert "'made-up handle': 'RuntimeError" in line
+        assert "'pointer as handle': 'RuntimeError" in line

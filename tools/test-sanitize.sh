@@ -16,9 +16,11 @@ export PYTHONMALLOC=malloc
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export BAREOSDIR_BUILD="$PWD/build-asan"
-# The sanitized copy of the package (build-asan/plugins) comes first.
+# The sanitized copy of the package (build-asan/plugins) comes first; -P
+# keeps the checkout itself (cwd, with its unsanitized in-place extension)
+# off the front of sys.path, or in-process tests would not be sanitized.
 export PYTHONPATH="$PWD/build-asan/plugins"
-.venv/bin/python -m pytest -q -p no:cacheprovider \
+.venv/bin/python -P -m pytest -q -p no:cacheprovider \
   tests/test_api.py tests/test_engine.py tests/test_shim.py \
   tests/test_shim_lifecycle.py tests/test_sim_loader.py tests/test_framework.py \
   tests/test_adversarial_memory.py tests/test_compat.py tests/test_reuse.py \
