@@ -426,7 +426,27 @@ class PrivateModules:
             mod = None if "." in sub else self._load(sub)
             if mod is not None:
                 return mod if fromlist else view[0]
+        if level == 0:
+            self._shared_from_search(name.partition(".")[0])
         return builtins.__import__(name, globals, locals, fromlist, level)
+
+    def _shared_from_search(self, top: str) -> None:
+        """A package (or compiled module) on our search directories, which
+        the main interpreter's sys.path may not name: imported once into
+        sys.modules, shared (as the README says of packages)."""
+        if top in sys.modules or top == "bareosdir":
+            return
+        spec = importlib.machinery.PathFinder.find_spec(top, list(self.paths))
+        if spec is None or spec.loader is None:
+            return
+        from importlib.util import module_from_spec
+        mod = module_from_spec(spec)
+        sys.modules[top] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            sys.modules.pop(top, None)
+            raise
 
     def _package_views(self):
         """Per-instance stand-ins for the packages ``bareosdir`` and

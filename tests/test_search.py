@@ -399,3 +399,25 @@ def test_bytecode_only_module_in_an_open_directory_is_judged_too(site, tmp_path,
     r = run(site, opts, env={**env, "BAREOSDIR_STRICT_PATHS": "1"}, name="strict")
     assert r.returncode != 0 and len(fatals(r)) == 1, r.all_output
     assert not trace.exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_package_in_module_path_and_open_package_reported(site, tmp_path, mode):
+    # Packages are found by the same search in both modes (main mode used
+    # to find only plain modules there), and judged like modules.
+    pkg = site.module_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("X = 'pkg'\n")
+    extra = tmp_path / "open-extra"
+    (extra / "openpkg").mkdir(parents=True)
+    extra.chmod(0o777)
+    (extra / "openpkg" / "__init__.py").write_text("Y = 'open'\n")
+    name = site.write_plugin("usespkg", event_plugin(
+        "bareosdir.JobMessage(bareosdir.M_INFO, mypkg.X + '/' + openpkg.Y)",
+        imports="mypkg, openpkg"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
+            env={"BAREOSDIR_PATH": str(extra)})
+    assert r.returncode == 0, r.all_output
+    assert texts(r)[-1] == "pkg/open"
+    (w,) = warnings(r)
+    assert f"directory {extra} " in w, w
