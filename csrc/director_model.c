@@ -764,6 +764,15 @@ int dm_job_get_str(dm_job *job, int var, char *buf, size_t buflen) {
   return rc;
 }
 
+char *dm_job_dup_str(dm_job *job, int var) {
+  char *copy = NULL;
+  if (job == NULL || var_kind(var) != KIND_STR) return NULL;
+  pthread_mutex_lock(&job->lock);
+  copy = dup_str(job_str_locked(job, var));
+  pthread_mutex_unlock(&job->lock);
+  return copy;
+}
+
 int dm_job_get_int(dm_job *job, int var, int64_t *value) {
   if (job == NULL || value == NULL || var_kind(var) != KIND_INT) return -1;
   pthread_mutex_lock(&job->lock);

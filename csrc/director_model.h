@@ -102,6 +102,9 @@ int dm_job_set_str(dm_job *job, int var, const char *value);
 int dm_job_set_int(dm_job *job, int var, int64_t value);
 /* Reads back; a string getter copies into buf (returns -1 when unset). */
 int dm_job_get_str(dm_job *job, int var, char *buf, size_t buflen);
+/* A malloc'd copy of a string value, whatever its length; NULL when unset
+ * (or memory is short). */
+char *dm_job_dup_str(dm_job *job, int var);
 int dm_job_get_int(dm_job *job, int var, int64_t *value);
 
 /* Values the plugins set with setBareosValue (bwDirVar*): the count of

@@ -277,10 +277,13 @@ static PyObject *mj_get(MockJob *self, PyObject *arg) {
   int64_t v;
   if (dm_job_get_int(self->job, (int)var, &v) == 0)
     return PyLong_FromLongLong(v);
-  char buf[4096];
-  if (dm_job_get_str(self->job, (int)var, buf, sizeof buf) == 0)
-    return PyUnicode_FromString(buf);
-  Py_RETURN_NONE;
+  /* Whole, however long (a fixed buffer answered None past 4095 bytes). */
+  char *s = dm_job_dup_str(self->job, (int)var);
+  if (s == NULL) Py_RETURN_NONE;
+  PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s),
+                                     "surrogateescape");
+  free(s);
+  return r;
 }
 
 static PyObject *mj_set_count(MockJob *self, PyObject *arg) {

@@ -33,6 +33,7 @@
 #define TEXT_MAX 1024 /* longest Job, Name, Client or Pool name taken */
 #define DEFAULT_CONNECT_TIMEOUT 10
 #define DEFAULT_QUERY_TIMEOUT 60
+#define QUERY_GRACE 5 /* seconds our wait adds to the server's timeout */
 #define GONE_NAMES_SHOWN 10
 #define SCHEMA_VERSION 2250 /* Bareos's current catalog schema */
 
@@ -63,6 +64,7 @@ struct cat_session {
   unsigned long replayed, ok, failed, warnings, gone, bad_values;
   char gone_names[GONE_NAMES_SHOWN][128];
   int ngone_names;
+  int more_gone_names; /* distinct names beyond those kept */
 };
 
 /* ---- small helpers ---- */
@@ -326,7 +328,9 @@ static int wait_socket(PGconn *conn, short events, double deadline)
 static PGresult *query(cat_session *s, const char *sql, int nparams,
                        const char *const *params, char *err, size_t errlen)
 {
-  double deadline = now_s() + (double)s->f.query_timeout;
+  /* The server's statement_timeout should answer first, with its clearer
+   * message; ours is the bound when the server cannot answer at all. */
+  double deadline = now_s() + (double)s->f.query_timeout + QUERY_GRACE;
   PGresult *res, *last = NULL;
 
   if (!PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
@@ -338,7 +342,8 @@ static PGresult *query(cat_session *s, const char *sql, int nparams,
       int rc = wait_socket(s->conn, POLLIN, deadline);
       if (rc == 0) {
         bd_fmt(err, errlen, "no answer from the server within %lu s "
-                         "(--query-timeout)", s->f.query_timeout);
+                            "(--query-timeout, and %d s more)",
+               s->f.query_timeout, QUERY_GRACE);
         PQclear(last);
         return NULL;
       }
@@ -962,7 +967,10 @@ static void note_gone(cat_session *s, const char *name)
   for (int i = 0; i < s->ngone_names; i++)
     if (strcmp(s->gone_names[i], name) == 0) return;
   if (s->ngone_names < GONE_NAMES_SHOWN)
-    bd_fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s", name);
+    bd_fmt(s->gone_names[s->ngone_names++], sizeof s->gone_names[0], "%s",
+           name);
+  else
+    s->more_gone_names = 1;
 }
 
 static void json_job_head(const cat_row *r, int *first)
@@ -1132,10 +1140,7 @@ static void print_summary(cat_session *s, unsigned long selected,
     for (int i = 0; i < s->ngone_names; i++)
       printf("%s\"%s\"", i ? ", " : " (", s->gone_names[i]);
     if (s->ngone_names)
-      printf("%s)", (unsigned long)s->ngone_names < s->gone &&
-                            s->ngone_names == GONE_NAMES_SHOWN
-                        ? ", ..."
-                        : "");
+      printf("%s)", s->more_gone_names ? ", ..." : "");
     printf(", %lu with values out of range\n", s->bad_values);
   }
   if (s->dir_errors)

@@ -474,3 +474,14 @@ def test_kept_marker_through_the_real_shim(sim, tmp_path):
     for line in results:
         assert "'made-up handle': 'RuntimeError" in line
         assert "'pointer as handle': 'RuntimeError" in line
+
+
+@pytest.mark.parametrize("n", [4095, 4096, 4097, 100000])
+def test_long_job_values_through_the_model_and_the_api(director, n):
+    """A job value longer than any buffer the model's face had: whole
+    through Job.get and through bareosdir.GetValue."""
+    value = "c" * (n - 1) + "\u00e9"
+    job = director.job(client=value)
+    assert job.get(bareosdir.bDirVarClient) == value
+    with job.bind():
+        assert bareosdir.GetValue(bareosdir.bDirVarClient) == value
