@@ -21,8 +21,9 @@
 #    - `apt-get purge` (and autoremove) leaves no file that was not there
 #      before, and reinstalling Bareos's (stand-in) plugin brings it back.
 #
-# Downloaded .debs are kept in .cache/ci-debian-package/apt-RELEASE (git
-# ignores .cache) between runs; the roots are deleted on every way out.
+# Downloaded .debs are kept in $BAREOSDIR_PKG_CACHE/apt-RELEASE (default
+# .cache/ci-debian-package, which git ignores) between runs; the roots are
+# deleted on every way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$PWD
@@ -35,7 +36,7 @@ esac
 [[ $(id -u) == 0 ]] || { echo "$0: needs root (chroot)" >&2; exit 2; }
 
 debroot="$here/tools/debroot.sh"
-cache="$here/.cache/ci-debian-package"
+cache="${BAREOSDIR_PKG_CACHE:-$here/.cache/ci-debian-package}"
 aptcache="$cache/apt-$release"
 mkdir -p "$aptcache"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ci-debian-package.$release.XXXXXX")"

@@ -9,6 +9,8 @@
 #       is rebuilt. The copy has apt sources for RELEASE, -updates and
 #       -security, the host's resolv.conf, and a policy-rc.d that keeps Debian
 #       packages from starting their daemons.
+#   tools/debroot.sh prepare RELEASE       # only make sure the cached base
+#       exists and is fresh (CI builds the bases while other stages run)
 #   tools/debroot.sh run DEST CMD...       # run CMD in DEST (chroot)
 #       with /proc, /sys, /dev, /dev/pts and /dev/shm mounted in it; they are
 #       unmounted on every way out (trap), and the exit status is CMD's.
@@ -33,7 +35,7 @@ mirror="${BAREOSDIR_ROOT_MIRROR:-http://deb.debian.org/debian}"
 max_age="${BAREOSDIR_ROOT_MAX_AGE:-7}"
 
 die() { echo "debroot: $*" >&2; exit 2; }
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Mount points below $1 (absolute), deepest first.
 mounts_below() {
@@ -62,15 +64,23 @@ build_base() {   # $1 release, $2 final base dir; caller holds the lock
   tmp="$(mktemp -d "$cache/.build-$release.XXXXXX")"
   echo "debroot: building the $release base root ($variant) in $cache (a few minutes)" >&2
   local secmirror="${mirror%/debian}/debian-security"
-  if ! mmdebstrap --quiet --variant="$variant" --include=ca-certificates \
-       "$release" "$tmp" \
-       "deb $mirror $release main" \
-       "deb $mirror $release-updates main" \
-       "deb $secmirror $release-security main" >&2; then
+  # A second try: a mirror that answered badly once (a file list changing
+  # under us, a dropped connection) usually answers the next time.
+  local try
+  for try in 1 2; do
+    if mmdebstrap --quiet --variant="$variant" --include=ca-certificates \
+         "$release" "$tmp" \
+         "deb $mirror $release main" \
+         "deb $mirror $release-updates main" \
+         "deb $secmirror $release-security main" >&2; then
+      break
+    fi
     unmount_below "$tmp"
     rm -rf --one-file-system "$tmp"
-    die "mmdebstrap failed for $release"
-  fi
+    ((try == 1)) || die "mmdebstrap failed for $release (twice)"
+    echo "debroot: mmdebstrap failed for $release; trying once more" >&2
+    tmp="$(mktemp -d "$cache/.build-$release.XXXXXX")"
+  done
   # After mmdebstrap, which removes the policy-rc.d it used itself.
   printf '#!/bin/sh\n# debroot: Debian packages start no daemons in this root\nexit 101\n' \
     > "$tmp/usr/sbin/policy-rc.d"
@@ -86,15 +96,20 @@ build_base() {   # $1 release, $2 final base dir; caller holds the lock
   fi
 }
 
-cmd_create() {
-  (($# == 2)) || usage
-  local release="$1" dest="$2"
+# Takes the base's lock on fd 9 (shared) with a fresh base in place.
+lock_fresh_base() {   # $1 release
+  local release="$1"
   case "$release" in bookworm|trixie) ;; *) die "unknown release '$release' (bookworm or trixie)";; esac
-  [[ ! -e "$dest" ]] || die "$dest exists; destroy it first"
-  command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
+  if ! command -v mmdebstrap >/dev/null; then
+    echo "debroot: installing mmdebstrap (Debian's package)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        mmdebstrap >/dev/null ||
+      die "mmdebstrap is missing and could not be installed (apt-get install mmdebstrap)"
+  fi
   mkdir -p "$cache"
-  local base="$cache/$release-$variant" lock="$cache/$release-$variant.lock"
-  exec 9>"$lock"
+  base="$cache/$release-$variant"
+  exec 9>"$cache/$release-$variant.lock"
   flock -s 9
   if ! base_fresh "$base"; then
     flock -u 9
@@ -102,6 +117,20 @@ cmd_create() {
     base_fresh "$base" || build_base "$release" "$base"
     flock -s 9   # downgrade: rebuilders wait until our copy is done
   fi
+}
+
+cmd_prepare() {
+  (($# == 1)) || usage
+  local base
+  lock_fresh_base "$1"
+  exec 9>&-
+}
+
+cmd_create() {
+  (($# == 2)) || usage
+  local release="$1" dest="$2" base
+  [[ ! -e "$dest" ]] || die "$dest exists; destroy it first"
+  lock_fresh_base "$release"
   mkdir -p "$(dirname "$dest")"
   cp -a "$base" "$dest"
   exec 9>&-
@@ -160,6 +189,7 @@ cmd_destroy() {
 [[ "$(id -u)" == 0 ]] || die "needs root (mmdebstrap, mount, chroot)"
 sub="$1"; shift
 case "$sub" in
+  prepare) cmd_prepare "$@" ;;
   create) cmd_create "$@" ;;
   run) cmd_run "$@" ;;
   destroy) cmd_destroy "$@" ;;
