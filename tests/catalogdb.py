@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from servers import START_TIMEOUT, STOP_TIMEOUT, free_port, wait_until
+from servers import START_TIMEOUT, free_port, stop_process_group, wait_until
 
 SUPERUSER = "pgadmin"
 SUPERUSER_PASSWORD = "admin-pw-7Gq"
@@ -219,19 +219,8 @@ class PostgresServer:
         return result.returncode == 0
 
     def _kill(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            # SIGINT: fast shutdown (ends sessions); SIGKILL if it hangs.
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(STOP_TIMEOUT)
+        # SIGINT: PostgreSQL's fast shutdown (ends sessions).
+        stop_process_group(self.proc, signal.SIGINT)
         self.proc = None
 
     def stop(self):

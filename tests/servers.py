@@ -54,6 +54,22 @@ def port_accepts(port):
         return False
 
 
+def stop_process_group(proc, sig):
+    """Sends sig to the group proc leads (started with its own session),
+    then SIGKILL if it has not ended within STOP_TIMEOUT; bounded."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(STOP_TIMEOUT)
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll `predicate` until it returns something true or `timeout` ends."""
     end = time.monotonic() + timeout
@@ -115,19 +131,8 @@ class _Daemon:
                           % (self.name, self.log()))
 
     def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            # Own session: a forked helper (twistd) goes down with it.
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(STOP_TIMEOUT)
+        # Own session: a forked helper (twistd) goes down with it.
+        stop_process_group(self.proc, signal.SIGTERM)
         self.proc = None
 
     def log(self):
