@@ -101,7 +101,10 @@ static void pin_libpython(void) {
 static void find_paths(void) {
   Dl_info info;
   g_shim.shim_dir[0] = '\0';
-  if (dladdr((void *)loadPlugin, &info) && info.dli_fname != NULL) {
+  /* The address of a static, not of loadPlugin: opened RTLD_GLOBAL, the
+   * second copy's own references to loadPlugin bind to the first copy's,
+   * and dladdr would name the first file. */
+  if (dladdr((void *)&g_shim, &info) && info.dli_fname != NULL) {
     char tmp[sizeof g_shim.shim_dir];
     /* A path too long for the buffer is no path at all. */
     if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) != 0 ||
@@ -328,6 +331,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   g_shim.director.api_version = core_version->version;
   g_shim.director.core = core;
   g_shim.director.extra_path = g_shim.extra_path;
+  g_shim.director.file_name = shim_name();
   g_shim.binding = bind_extension(err, sizeof err);
   /* Release the GIL for the Director's threads. */
   PyEval_SaveThread();

@@ -104,9 +104,11 @@ def test_directory_scan_loads_both_copies(site):
                        plugin_names=None)
     r = site.run(conf, "--jobs", "3", "--concurrent", "3", "-d", "50")
     assert r.returncode == 0, r.all_output
-    # One Python for both copies; only the last unload finalizes it.
-    assert r.stderr.count("python-dir: unloaded, finalizing Python") == 1
+    # One Python for both copies; only the last unload finalizes it.  Each
+    # copy names itself.
     assert r.stderr.count("python-dir: unloaded, Python stays up") == 1
+    assert r.stderr.count("python3-dir: unloaded, finalizing Python") == 1
+    assert r.stderr.count("unloaded, finalizing Python") == 1
     assert r.stderr.rindex("finalizing Python") > r.stderr.rindex("stays up")
     for jobid in (1, 2, 3):
         texts = [t for _, t in r.job_lines(jobid)]
@@ -254,6 +256,41 @@ def test_lxml_in_every_job(site, mode):
         assert ok
         if len(ok) < 6:
             assert "Interpreter change detected" in r.stdout
+
+
+BOOM = """
+    def load_bareos_plugin(plugindef):
+        raise ValueError("boom in " + plugindef)
+"""
+
+
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+def test_reports_name_the_file_the_director_loaded(site, tmp_path, mode):
+    # Three copies of the shim in one Plugin Directory, all loaded (no
+    # Plugin Names): every report about an instance begins with the name of
+    # the file whose plugin the options named, and so does each copy's own
+    # unload line.
+    d = tmp_path / "three-copies"
+    shutil.copytree(site.plugin_dir, d)
+    shutil.copyfile(d / "python-dir.so", d / "mypython-dir.so")
+    site.plugin_dir = d
+    name = site.write_plugin("boom", BOOM)
+    conf = site.config([f"{p}:module_path={site.module_path}:module_name={name}"
+                        f":interpreter={mode}:on_error=warning:which={p}"
+                        for p in ("python", "python3", "mypython")],
+                       plugin_names=None)
+    r = site.run(conf, "-d", "50")
+    assert r.returncode == 0, r.all_output
+    # Each warning's first line is the job-log line; its traceback follows.
+    reports = r.stdout.split("bareos-dir JobId 1: Warning: ")[1:]
+    raised = [t for t in reports if "load_bareos_plugin() raised" in t]
+    assert len(raised) == 3, r.all_output
+    for p in ("python", "python3", "mypython"):
+        (w,) = [t for t in raised if f"ValueError: boom in which={p}:" in t]
+        assert w.startswith(f"{p}-dir: boom (instance 0): "
+                            "load_bareos_plugin() raised an exception:"), w
+    for p in ("python", "python3", "mypython"):
+        assert r.stderr.count(f" {p}-dir: unloaded, ") == 1, r.stderr
 
 
 def test_one_file_loaded_twice_through_a_hard_link(site, tmp_path):
