@@ -183,6 +183,54 @@ def test_admin_path_file_and_environment(site, tmp_path):
         (site.plugin_dir / "bareosdir-path.conf").unlink()
 
 
+@pytest.mark.parametrize("how", ["path-file", "environment"])
+def test_package_found_through_the_administrators_directories(site, tmp_path, how):
+    # The shim alone in the Plugin Directory, the bareosdir package
+    # elsewhere, named in bareosdir-path.conf or BAREOSDIR_PATH, as the
+    # shim's own error message advises.
+    only_shim = tmp_path / "only-shim"
+    only_shim.mkdir()
+    shutil.copy(site.plugin_dir / "python-dir.so", only_shim / "python-dir.so")
+    pkg_parent = tmp_path / "pkg-parent"
+    shutil.copytree(site.plugin_dir / "bareosdir", pkg_parent / "bareosdir")
+    env = {}
+    if how == "path-file":
+        (only_shim / "bareosdir-path.conf").write_text(f"{pkg_parent}\n")
+    else:
+        env["BAREOSDIR_PATH"] = str(pkg_parent)
+    site.plugin_dir = only_shim
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf, env=env)
+    assert r.returncode == 0, r.all_output
+    (line,) = r.job_lines(1)
+    assert line[1].startswith("report jobid=1 "), r.all_output
+
+
+def test_path_file_lines_of_any_length(site, tmp_path):
+    # A long comment stays a comment (a fixed-size line buffer used to read
+    # its tail as a directory), and a long line's directory is found whole.
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "hiddenlib.py").write_text("VALUE = 'hidden'\n")
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "shownlib.py").write_text("VALUE = 'shown'\n")
+    d = tmp_path / "long-lines"
+    shutil.copytree(site.plugin_dir, d)
+    (d / "bareosdir-path.conf").write_text(
+        "#" + " " * 5000 + f"{hidden}\n" + " " * 5000 + f"{shown}" + "\t" * 5000 + "\n")
+    site.plugin_dir = d
+    name = site.write_plugin("finder", event_plugin(
+        'bareosdir.JobMessage(bareosdir.M_INFO, "%s %s" % ('
+        'importlib.util.find_spec("hiddenlib") is None, shownlib.VALUE))',
+        imports="importlib.util, shownlib"))
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf)
+    assert r.returncode == 0, r.all_output
+    assert [t for _, t in r.job_lines()] == ["True shown"], r.all_output
+
+
 def test_python_environment_variables_are_ignored(site, tmp_path):
     # A PYTHONPATH or PYTHONHOME of another Python must not redirect the shim.
     name = site.write_plugin("reporter", REPORTER)
