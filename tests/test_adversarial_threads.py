@@ -11,12 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shimutil import Site, install
-
-
-@pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory):
-    return install(tmp_path_factory.mktemp("prefix"))
+from shimutil import Site
 
 
 @pytest.fixture

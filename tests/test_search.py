@@ -14,16 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import event_plugin
-from shimutil import ROOT, Site, copy_prefix, install
+from shimutil import ROOT, Site, copy_prefix
 
 MODES = ["isolated", "main"]
-
-
-@pytest.fixture(scope="session")
-def prefix(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("prefix")
-    install(p)
-    return p
 
 
 @pytest.fixture

@@ -11,17 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import event_plugin
-from shimutil import ROOT, Site, install
+from shimutil import ROOT, Site
 
 SEED = ROOT / "examples" / "seed" / "bareos-dir.conf"
 CURRENT = ROOT / "examples" / "python3" / "bareos-dir.conf"
-
-
-@pytest.fixture(scope="session")
-def prefix(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("prefix")
-    install(p)
-    return p
 
 
 @pytest.fixture
