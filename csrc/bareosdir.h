@@ -52,6 +52,8 @@ struct bd_instance {
   atomic_int closing;      /* freePlugin has begun */
   uintptr_t handle;        /* what markers carry: slot index + generation */
   int bare;                /* made by bd_eng_bare_instance */
+  const char *file_name;   /* the loaded file, without ".so": prefixes
+                            * reports (static storage, never freed) */
 };
 
 /* module.c */
@@ -93,6 +95,10 @@ int bd_eng_unbind(void);
 const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
                                             const bd_director_binding *b,
                                             char *err, size_t errlen);
+/* The PluginFunctions table for the copy of the shim loaded as file_name
+ * (without ".so"; NULL or "" for "python-dir"): its newPlugin gives every
+ * instance that name for its messages. */
+PluginFunctions *bd_eng_functions_for(const char *file_name);
 bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
                                   PluginContext *ctx);
 void bd_eng_free_bare_instance(bd_instance *inst);

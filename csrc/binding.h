@@ -23,6 +23,11 @@ typedef struct bd_director_binding {
    * site.addsitedir (':'-separated; NULL or "" for none); the extension
    * adds them, the shim only collects them. */
   const char *extra_path;
+  /* The name of the file the Director loaded, without ".so"
+   * ("python-dir", "python3-dir", or whatever the administrator called
+   * the copy): messages about this copy's instances begin with it.  NULL
+   * or "" for "python-dir". */
+  const char *file_name;
 } bd_director_binding;
 
 /* What the extension hands back: the tables for the Director and the

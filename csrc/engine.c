@@ -567,7 +567,7 @@ static int begin_call(void) {
 
 static void end_call(void) { atomic_fetch_sub(&g_eng.inflight, 1); }
 
-static bRC eng_newPlugin(PluginContext *ctx) {
+static bRC new_instance(PluginContext *ctx, const char *file_name) {
   if (ctx == NULL || begin_call() < 0) return bRC_Error;
   const CoreFunctions *core = bd_eng_core();
   bd_instance *inst = core ? calloc(1, sizeof *inst) : NULL;
@@ -577,6 +577,7 @@ static bRC eng_newPlugin(PluginContext *ctx) {
   }
   inst->ctx = ctx;
   inst->core = core;
+  inst->file_name = file_name;
   inst->interp_mode = BD_INTERP_ISOLATED;
   inst->on_error = BD_ON_ERROR_FATAL;
   if (handle_register(inst) < 0) {
@@ -592,6 +593,49 @@ static bRC eng_newPlugin(PluginContext *ctx) {
   end_call();
   return rc;
 }
+
+/*
+ * Which copy of the shim an instance belongs to.  The Director's Plugin
+ * struct is opaque, and every copy shares this one engine, so each file
+ * name gets a PluginFunctions table of its own whose newPlugin hands the
+ * name to the instance.  A table is filled once, under g_eng.lock, before
+ * it is handed out, and never changes or goes away after; a name seen
+ * again (a copy loaded, unloaded and loaded again) gets its table back.
+ * More names than tables (never in practice: there are two copies) share
+ * the default table, named "python-dir".
+ */
+#define BD_NAMED_TABLES 8
+#define BD_DEFAULT_FILE_NAME "python-dir"
+
+static struct {
+  char name[256];
+  PluginFunctions funcs;
+  bd_plugin_binding binding;
+} g_named[BD_NAMED_TABLES];
+static int g_nnamed; /* under g_eng.lock */
+
+static bRC eng_newPlugin(PluginContext *ctx) {
+  return new_instance(ctx, BD_DEFAULT_FILE_NAME);
+}
+
+/* One newPlugin per table, since the Director passes only the context. */
+#define BD_NEW_AT(k)                                  \
+  static bRC eng_newPlugin_##k(PluginContext *ctx) {  \
+    return new_instance(ctx, g_named[k].name);        \
+  }
+BD_NEW_AT(0)
+BD_NEW_AT(1)
+BD_NEW_AT(2)
+BD_NEW_AT(3)
+BD_NEW_AT(4)
+BD_NEW_AT(5)
+BD_NEW_AT(6)
+BD_NEW_AT(7)
+#undef BD_NEW_AT
+static bRC (*const g_new_at[BD_NAMED_TABLES])(PluginContext *) = {
+    eng_newPlugin_0, eng_newPlugin_1, eng_newPlugin_2, eng_newPlugin_3,
+    eng_newPlugin_4, eng_newPlugin_5, eng_newPlugin_6, eng_newPlugin_7,
+};
 
 static bRC on_options(bd_instance *inst, const char *text) {
   if (text == NULL) return bd_err_host(inst, "no plugin options given");
@@ -780,6 +824,34 @@ static PluginFunctions g_funcs = {
 static bd_plugin_binding g_binding = {sizeof(bd_plugin_binding), &g_info,
                                       &g_funcs, bd_eng_unbind};
 
+/* The binding whose newPlugin names instances file_name (see g_named). */
+static bd_plugin_binding *binding_for(const char *file_name) {
+  if (file_name == NULL || file_name[0] == '\0' ||
+      strcmp(file_name, BD_DEFAULT_FILE_NAME) == 0 ||
+      strlen(file_name) >= sizeof g_named[0].name)
+    return &g_binding;
+  bd_plugin_binding *found = &g_binding;
+  pthread_mutex_lock(&g_eng.lock);
+  int k;
+  for (k = 0; k < g_nnamed; k++)
+    if (strcmp(g_named[k].name, file_name) == 0) break;
+  if (k == g_nnamed && g_nnamed < BD_NAMED_TABLES) {
+    bd_fmt(g_named[k].name, sizeof g_named[k].name, "%s", file_name);
+    g_named[k].funcs = g_funcs;
+    g_named[k].funcs.newPlugin = g_new_at[k];
+    g_named[k].binding = g_binding;
+    g_named[k].binding.functions = &g_named[k].funcs;
+    g_nnamed++;
+  }
+  if (k < g_nnamed) found = &g_named[k].binding;
+  pthread_mutex_unlock(&g_eng.lock);
+  return found;
+}
+
+PluginFunctions *bd_eng_functions_for(const char *file_name) {
+  return binding_for(file_name)->functions;
+}
+
 /* ---- binding ---- */
 
 static int package_dirs(PyObject *module, bd_ip_config *cfg) {
@@ -899,7 +971,7 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
   free(cfg.main_path);
   free(cfg.plugins_dir);
   free(cfg.package_parent);
-  return &g_binding;
+  return binding_for(b->file_name);
 }
 
 PyObject *bd_eng_bind(PyObject *module, PyObject *capsule) {

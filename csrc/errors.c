@@ -30,11 +30,16 @@ static bRC report_text(bd_instance *inst, const char *text, size_t len) {
   return answer(inst);
 }
 
+static const char *file_name(bd_instance *inst) {
+  return inst->file_name ? inst->file_name : "python-dir";
+}
+
 static const char *module_name(bd_instance *inst) {
   return inst->module_name ? inst->module_name : "(no module)";
 }
 
-/* Every report is "python-dir: MODULE (instance N): " and a body, built in
+/* Every report is "FILE: MODULE (instance N): " and a body, FILE being the
+ * copy of the shim the Director loaded (python-dir, python3-dir), built in
  * one bounded piece (BD_TEXT_MAX; longer is cut, marked "..."). */
 BD_FMT_PRINTF(2, 3)
 static bRC report(bd_instance *inst, const char *fmt, ...) {
@@ -55,7 +60,7 @@ bRC bd_err_host(bd_instance *inst, const char *fmt, ...) {
   char *body = bd_vafmt(0, NULL, fmt, ap);
   va_end(ap);
   if (body == NULL) return answer(inst);
-  bRC rc = report(inst, "python-dir: %s (instance %u): %s",
+  bRC rc = report(inst, "%s: %s (instance %u): %s", file_name(inst),
                   module_name(inst), inst->ctx ? inst->ctx->instance : 0,
                   body);
   free(body);
@@ -134,9 +139,8 @@ bRC bd_err_report(bd_instance *inst, const char *what) {
     PyErr_Clear();
     t = "(traceback unavailable)";
   }
-  bRC rc = report(inst, "python-dir: %s (instance %u): %s raised an "
-                        "exception:\n%s",
-                  module_name(inst), inst->ctx ? inst->ctx->instance : 0,
+  bRC rc = report(inst, "%s: %s (instance %u): %s raised an exception:\n%s",
+                  file_name(inst), module_name(inst), inst->ctx ? inst->ctx->instance : 0,
                   what, t);
   Py_XDECREF(bytes);
   Py_XDECREF(text);

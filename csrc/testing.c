@@ -46,7 +46,8 @@ static PyObject *md_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   PluginApiDefinition api;
   dm_api_definition(&api);
-  bd_director_binding b = {sizeof b, api.version, dm_core_functions(), NULL};
+  bd_director_binding b = {sizeof b, api.version, dm_core_functions(), NULL,
+                           NULL};
   char err[256];
   self->binding = bd_eng_bind_direct(module, &b, err, sizeof err);
   if (self->binding == NULL) {
@@ -63,9 +64,14 @@ static PyObject *md_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(names); i++) {
     const char *n = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(names, i));
+    /* Each short name has its file, as in a Plugin Directory: reports of
+     * a "python3" context begin "python3-dir:". */
+    char file_name[256];
+    if (n != NULL && bd_fmt_whole(file_name, sizeof file_name, "%s-dir", n))
+      file_name[0] = '\0'; /* too long: the default name */
     if (n == NULL ||
         dm_director_add_plugin(self->dir, n, self->binding->info,
-                               self->binding->functions, NULL, err,
+                               bd_eng_functions_for(file_name), NULL, err,
                                sizeof err) < 0) {
       if (n != NULL) PyErr_SetString(PyExc_RuntimeError, err);
       Py_DECREF(names);

@@ -25,6 +25,7 @@
 #define BAREOSDIR_PYTHON_EXE "/usr/bin/python3"
 #endif
 #define PATH_FILE "bareosdir-path.conf"
+#define PATH_FILE_MAX ((size_t)1 << 20)
 
 static struct {
   int started_python;              /* this copy called Py_Initialize */
@@ -101,7 +102,10 @@ static void pin_libpython(void) {
 static void find_paths(void) {
   Dl_info info;
   g_shim.shim_dir[0] = '\0';
-  if (dladdr((void *)loadPlugin, &info) && info.dli_fname != NULL) {
+  /* The address of a static, not of loadPlugin: opened RTLD_GLOBAL, the
+   * second copy's own references to loadPlugin bind to the first copy's,
+   * and dladdr would name the first file. */
+  if (dladdr((void *)&g_shim, &info) && info.dli_fname != NULL) {
     char tmp[sizeof g_shim.shim_dir];
     /* A path too long for the buffer is no path at all. */
     if (bd_fmt_whole(tmp, sizeof tmp, "%s", info.dli_fname) != 0 ||
@@ -130,13 +134,18 @@ static void find_paths(void) {
                          PATH_FILE) == 0 && g_shim.shim_dir[0] != '\0'
                 ? fopen(file, "r")
                 : NULL;
-  char line[4096];
-  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+  /* Lines of any length (getline), up to PATH_FILE_MAX of directories in
+   * all: the file is the administrator's, but a mistake in it (a link to
+   * a device, say) must not fill the Director's memory. */
+  char *line = NULL;
+  size_t linecap = 0;
+  while (f != NULL && getline(&line, &linecap, f) != -1) {
     char *s = line + strspn(line, " \t");
     s[strcspn(s, "\r\n")] = '\0';
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
     if (n == 0 || s[0] == '#') continue;
+    if (len + n + 2 > PATH_FILE_MAX) break;
     if (len + n + 2 > cap) {
       char *bigger = realloc(out, cap = 2 * (len + n + 2));
       if (bigger == NULL) break;
@@ -146,6 +155,7 @@ static void find_paths(void) {
     memcpy(out + len, s, n + 1);
     len += n;
   }
+  free(line);
   if (f != NULL) fclose(f);
   const char *env = getenv("BAREOSDIR_PATH");
   if (env != NULL && env[0] != '\0') {
@@ -205,6 +215,24 @@ fail:
   return -1;
 }
 
+/* GIL held.  Appends each ':'-separated entry of g_shim.extra_path that
+ * sys.path lacks; -1 with a Python error set on failure. */
+static int append_extra_path(PyObject *sys_path) {
+  const char *p = g_shim.extra_path ? g_shim.extra_path : "";
+  while (*p != '\0') {
+    size_t n = strcspn(p, ":");
+    if (n > 0) {
+      PyObject *entry = PyUnicode_DecodeFSDefaultAndSize(p, (Py_ssize_t)n);
+      int has = entry ? PySequence_Contains(sys_path, entry) : -1;
+      int rc = has < 0 || (has == 0 && PyList_Append(sys_path, entry) < 0);
+      Py_XDECREF(entry);
+      if (rc) return -1;
+    }
+    p += n + (p[n] == ':');
+  }
+  return 0;
+}
+
 /* GIL held.  Puts our directory first on sys.path and the administrator's
  * directories after it, imports the extension and binds.  On failure,
  * err says what was searched and how to fix it. */
@@ -228,6 +256,10 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   dir = PyUnicode_DecodeFSDefault(g_shim.shim_dir); /* new */
   int has = dir ? PySequence_Contains(sys_path, dir) : -1;
   if (has < 0 || (has == 0 && PyList_Insert(sys_path, 0, dir) < 0)) goto fail;
+  /* The administrator's directories may hold the package itself: they go
+   * after everything else (where the extension's site.addsitedir would put
+   * them) before it is imported. */
+  if (append_extra_path(sys_path) < 0) goto fail;
   mod = PyImport_ImportModule("bareosdir._bareosdir"); /* new */
   if (mod == NULL) goto fail;
   cap = PyCapsule_New(&g_shim.director, BD_DIRECTOR_CAPSULE, NULL); /* new */
@@ -328,6 +360,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   g_shim.director.api_version = core_version->version;
   g_shim.director.core = core;
   g_shim.director.extra_path = g_shim.extra_path;
+  g_shim.director.file_name = shim_name();
   g_shim.binding = bind_extension(err, sizeof err);
   /* Release the GIL for the Director's threads. */
   PyEval_SaveThread();

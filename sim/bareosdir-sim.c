@@ -608,30 +608,39 @@ static void why_not_loaded(const char *name, size_t len, char *why,
          (int)(len > 200 ? 200 : len), name, PLUGIN_SUFFIX, cfg->plugin_dir);
 }
 
+/* 1 when options line `line` names a plugin that was not loaded, with
+ * what to tell the administrator in msg; 0 otherwise (a line without ':'
+ * is the model's error to report). */
+static int plugin_not_loaded(const char *line, char *msg, size_t msglen)
+{
+  const char *colon = strchr(line, ':');
+  size_t len = colon ? (size_t)(colon - line) : strlen(line);
+  char why[600];
+
+  if (!colon) return 0;
+  for (int k = 0; k < dm_director_plugin_count(sim.dir); k++) {
+    const char *name = dm_director_plugin_name(sim.dir, k);
+    if (name && strlen(name) == len && strncasecmp(name, line, len) == 0)
+      return 0;
+  }
+  why_not_loaded(line, len, why, sizeof why);
+  bd_fmt(msg, msglen,
+         "Dir Plugin Options for plugin \"%.*s\", which is not loaded: %s",
+         (int)(len > 200 ? 200 : len), line, why);
+  return 1;
+}
+
 /* bareos-dir passes an options line for a plugin it has not loaded to no
  * one, silently; the simulator, a checking tool, fails the job instead. */
 static void check_plugins_loaded(uint32_t jobid, job_result *r,
                                  char *const *lines, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    const char *colon = strchr(lines[i], ':');
-    size_t len = colon ? (size_t)(colon - lines[i]) : strlen(lines[i]);
-    int found = 0;
-    char why[600];
-
-    for (int k = 0; k < dm_director_plugin_count(sim.dir); k++) {
-      const char *name = dm_director_plugin_name(sim.dir, k);
-      if (name && strlen(name) == len && strncasecmp(name, lines[i], len) == 0)
-        found = 1;
-    }
-    if (found || !colon) continue; /* no ':' is the model's error */
+    char msg[1024];
+    if (!plugin_not_loaded(lines[i], msg, sizeof msg)) continue;
     r->plugins_missing++;
-    why_not_loaded(lines[i], len, why, sizeof why);
     pthread_mutex_lock(&sim.out_lock);
-    printf("%s: JobId %u: Dir Plugin Options for plugin \"%.*s\", which is "
-           "not loaded: %s\n",
-           sim.prog, (unsigned)jobid, (int)(len > 200 ? 200 : len), lines[i],
-           why);
+    printf("%s: JobId %u: %s\n", sim.prog, (unsigned)jobid, msg);
     fflush(stdout);
     pthread_mutex_unlock(&sim.out_lock);
   }
@@ -1037,8 +1046,9 @@ static int replay_catalog(void)
     return EXIT_FAILED;
   }
   sim.dir_name = dm_director_name(sim.dir);
-  host = (cat_host){sim.prog, sim.cfg, sim.dir, sim.options, sim.noptions,
-                    message_sink, NULL};
+  host = (cat_host){sim.prog,     sim.cfg,      sim.dir,
+                    sim.options,  sim.noptions, message_sink,
+                    NULL,         plugin_not_loaded};
   cat_attach(s, &host);
   load_plugins();
   rc = cat_replay(s);

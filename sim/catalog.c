@@ -1007,8 +1007,9 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
   char *const *lines = h->noptions ? h->options : NULL;
   size_t nlines = h->noptions;
   job_run run = {NULL, r, bRC_OK, 0};
-  int rejected = 0, failed_calls = 0, fatal, errors, warnings, ok;
-  char why[200] = "";
+  int rejected = 0, failed_calls = 0, missing = 0, fatal, errors, warnings,
+      ok;
+  char why[1536] = "", first_missing[1024] = "";
 
   if (!res && !h->noptions) {
     note_gone(s, r->name);
@@ -1040,6 +1041,13 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
   }
   set_values(run.job, r, res);
   dm_job_new_plugins(run.job);
+  for (size_t i = 0; h->plugin_not_loaded && i < nlines; i++) {
+    char msg[sizeof first_missing];
+    if (!h->plugin_not_loaded(lines[i], msg, sizeof msg)) continue;
+    if (!missing++) bd_fmt(first_missing, sizeof first_missing, "%s", msg);
+    if (!s->f.json) printf("%s: JobId %" PRIu32 ": %s\n", h->prog, r->jobid,
+                           msg);
+  }
   for (size_t i = 0; i < nlines; i++)
     if (dm_job_plugin_options(run.job, lines[i]) < 0) rejected++;
   dm_job_event(run.job, bDirEventJobStart, NULL);
@@ -1055,10 +1063,10 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
   errors = dm_job_error_count(run.job);
   warnings = dm_job_warning_count(run.job);
   ok = run.ran_jobend && run.jobend_rc == bRC_OK && !failed_calls && !fatal &&
-       !errors && !rejected;
+       !errors && !rejected && !missing;
   if (!ok) {
     size_t len = 0;
-    const char *reasons[5];
+    const char *reasons[6];
     size_t n = 0;
     if (!run.ran_jobend || run.jobend_rc != bRC_OK)
       reasons[n++] = "JobEnd not bRC_OK";
@@ -1066,8 +1074,11 @@ static void replay_row(cat_session *s, const cat_row *r, int *first)
     if (fatal) reasons[n++] = "fatal error messages";
     if (errors) reasons[n++] = "error messages";
     if (rejected) reasons[n++] = "plugin options rejected";
+    if (missing) reasons[n++] = "plugins not loaded";
     for (size_t k = 0; k < n; k++)
       bd_fmt_at(why, sizeof why, &len, "%s%s", k ? ", " : "", reasons[k]);
+    if (missing && s->f.json) /* text mode printed it on its own line */
+      bd_fmt_at(why, sizeof why, &len, "; %s", first_missing);
   }
   s->replayed++;
   if (ok) s->ok++;

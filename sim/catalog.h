@@ -35,6 +35,10 @@ typedef struct cat_host {
   size_t noptions;
   dm_message_sink print; /* how the simulator prints a message */
   void *print_arg;
+  /* 1 when an options line names a plugin that was not loaded, with the
+   * message for the administrator: such a job is not OK (as in a
+   * simulated job).  NULL: not checked. */
+  int (*plugin_not_loaded)(const char *line, char *msg, size_t msglen);
 } cat_host;
 
 /*

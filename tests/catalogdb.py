@@ -23,7 +23,8 @@ import subprocess
 import tempfile
 import time
 
-from servers import START_TIMEOUT, free_port, stop_process_group, wait_until
+from servers import (START_TIMEOUT, free_port, read_log, stop_process_group,
+                     wait_until)
 
 SUPERUSER = "pgadmin"
 SUPERUSER_PASSWORD = "admin-pw-7Gq"
@@ -156,11 +157,7 @@ class PostgresServer:
         return os.path.join(self.dir, "server.log")
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as log:
-                return log.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def start(self):
         # Not under pytest's tmp_path: the server's user must reach it.

@@ -11,6 +11,7 @@ import pytest
 
 from bareosdir.testing import PLUGINS_DIR, Director
 from servers import Simulator, forget_plugin_modules
+from shimutil import Site, install
 
 # Plugin files are judged by who may write where they lie (README,
 # Security): directories the tests make are writable by their owner only,
@@ -112,3 +113,26 @@ def event_plugin(handle: str, events=(2,), imports: str = "") -> str:
             "def handle_plugin_event(e):\n"
             f"{body}\n"
             "    return 0\n")
+
+
+@pytest.fixture(scope="session")
+def prefix(tmp_path_factory) -> Path:
+    """The build installed once per run (cmake --install) into a private
+    prefix, as an administrator installs it; tests that put files into its
+    Plugin Directory remove them, or copy the prefix first."""
+    p = tmp_path_factory.mktemp("prefix")
+    install(p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(prefix) -> Path:
+    """The Plugin Directory of that prefix: the real python-dir.so."""
+    return prefix / "lib" / "bareos" / "plugins"
+
+
+@pytest.fixture
+def site(plugin_dir, tmp_path) -> Site:
+    """A Director configuration of this test's around that Plugin
+    Directory, run by bareosdir-sim."""
+    return Site(tmp_path, plugin_dir)

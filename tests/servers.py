@@ -70,6 +70,15 @@ def stop_process_group(proc, sig):
         proc.wait(STOP_TIMEOUT)
 
 
+def read_log(path):
+    """A server's log, for an error message; "" when there is none."""
+    try:
+        with open(path, errors="replace") as log:
+            return log.read()
+    except OSError:
+        return ""
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll `predicate` until it returns something true or `timeout` ends."""
     end = time.monotonic() + timeout
@@ -136,11 +145,7 @@ class _Daemon:
         self.proc = None
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as log:
-                return log.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     @property
     def address(self):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -200,7 +199,7 @@ def test_long_names_and_options_through_the_real_shim(sim, tmp_path):
     assert "AddressSanitizer" not in out
     for i, n in enumerate(lengths):
         name = name_of(n)
-        assert f"python-dir: {name} (instance {i}): cannot load plugin " \
+        assert f"python3-dir: {name} (instance {i}): cannot load plugin " \
             f"module '{name}'" in out, (n, out[-2000:])
 
 

@@ -11,17 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shimutil import Site, install
-
-
-@pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory):
-    return install(tmp_path_factory.mktemp("prefix"))
-
-
-@pytest.fixture
-def site(plugin_dir, tmp_path):
-    return Site(tmp_path, plugin_dir)
+from shimutil import Site
 
 
 def notes(path: Path) -> list[tuple[float, str]]:

@@ -241,6 +241,44 @@ RAISER = """
 """
 
 
+@pytest.mark.parametrize("prefix", ["python", "python3", "Python3"])
+def test_reports_name_the_file_of_the_plugin(prefix, plugins):
+    # A report begins with the name of the file the Director loaded for the
+    # options' plugin (python-dir.so, python3-dir.so), however the options
+    # spell the plugin's name.
+    from bareosdir.testing import Director
+    name = plugins.write("raiser", RAISER.format(where="load"))
+    with Director(plugins=["python", "python3", "py"]) as director:
+        job = director.job()
+        job.run([plugins.options(name, prefix=prefix)])
+    (text,) = fatals(job)
+    assert text.startswith(f"{prefix.lower()}-dir: raiser (instance 0): load_bareos_plugin() raised"), text
+
+
+def test_more_plugin_files_than_named_tables(plugins, tmp_path):
+    # The engine keeps eight named tables for the whole process; a ninth
+    # file name and later still run their jobs, reported as "python-dir".
+    # In a child process, so this process's tables stay free.
+    import subprocess, sys, textwrap
+    name = plugins.write("raiser", RAISER.format(where="load"))
+    script = textwrap.dedent(f"""
+        import bareosdir
+        from bareosdir.testing import Director
+        names = [f"copy{{i}}" for i in range(12)]
+        with Director(plugins=names) as director:
+            for n in names:
+                job = director.job()
+                job.run([{plugins.options(name)!r}.replace("python:", n + ":", 1)])
+                (text,) = [m.text for m in job.messages if m.type == bareosdir.M_FATAL]
+                print(text.split(" (instance")[0])
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    expected = [f"copy{i}-dir: raiser" for i in range(8)] + ["python-dir: raiser"] * 4
+    assert r.stdout.split("\n")[:-1] == expected, r.stdout
+
+
 @pytest.mark.parametrize("where,what", [
     ("load", "load_bareos_plugin()"),
     ("parse", "parse_plugin_definition()"),

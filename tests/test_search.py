@@ -5,25 +5,15 @@ real shim, as the Director loads it."""
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from conftest import event_plugin
-from shimutil import ROOT, Site, copy_prefix, install
+from shimutil import Site, copy_prefix
 
 MODES = ["isolated", "main"]
-
-
-@pytest.fixture(scope="session")
-def prefix(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("prefix")
-    install(p)
-    return p
 
 
 @pytest.fixture

@@ -11,22 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import event_plugin
-from shimutil import ROOT, Site, install
+from shimutil import ROOT, Site
 
 SEED = ROOT / "examples" / "seed" / "bareos-dir.conf"
 CURRENT = ROOT / "examples" / "python3" / "bareos-dir.conf"
-
-
-@pytest.fixture(scope="session")
-def prefix(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("prefix")
-    install(p)
-    return p
-
-
-@pytest.fixture
-def site(prefix, tmp_path) -> Site:
-    return Site(tmp_path, prefix / "lib" / "bareos" / "plugins")
 
 
 REPORTER = """
@@ -104,9 +92,11 @@ def test_directory_scan_loads_both_copies(site):
                        plugin_names=None)
     r = site.run(conf, "--jobs", "3", "--concurrent", "3", "-d", "50")
     assert r.returncode == 0, r.all_output
-    # One Python for both copies; only the last unload finalizes it.
-    assert r.stderr.count("python-dir: unloaded, finalizing Python") == 1
+    # One Python for both copies; only the last unload finalizes it.  Each
+    # copy names itself.
     assert r.stderr.count("python-dir: unloaded, Python stays up") == 1
+    assert r.stderr.count("python3-dir: unloaded, finalizing Python") == 1
+    assert r.stderr.count("unloaded, finalizing Python") == 1
     assert r.stderr.rindex("finalizing Python") > r.stderr.rindex("stays up")
     for jobid in (1, 2, 3):
         texts = [t for _, t in r.job_lines(jobid)]
@@ -179,6 +169,54 @@ def test_admin_path_file_and_environment(site, tmp_path):
             assert [t for _, t in r.job_lines()] == ["from extra/from env"]
     finally:
         (site.plugin_dir / "bareosdir-path.conf").unlink()
+
+
+@pytest.mark.parametrize("how", ["path-file", "environment"])
+def test_package_found_through_the_administrators_directories(site, tmp_path, how):
+    # The shim alone in the Plugin Directory, the bareosdir package
+    # elsewhere, named in bareosdir-path.conf or BAREOSDIR_PATH, as the
+    # shim's own error message advises.
+    only_shim = tmp_path / "only-shim"
+    only_shim.mkdir()
+    shutil.copy(site.plugin_dir / "python-dir.so", only_shim / "python-dir.so")
+    pkg_parent = tmp_path / "pkg-parent"
+    shutil.copytree(site.plugin_dir / "bareosdir", pkg_parent / "bareosdir")
+    env = {}
+    if how == "path-file":
+        (only_shim / "bareosdir-path.conf").write_text(f"{pkg_parent}\n")
+    else:
+        env["BAREOSDIR_PATH"] = str(pkg_parent)
+    site.plugin_dir = only_shim
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf, env=env)
+    assert r.returncode == 0, r.all_output
+    (line,) = r.job_lines(1)
+    assert line[1].startswith("report jobid=1 "), r.all_output
+
+
+def test_path_file_lines_of_any_length(site, tmp_path):
+    # A long comment stays a comment (a fixed-size line buffer used to read
+    # its tail as a directory), and a long line's directory is found whole.
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "hiddenlib.py").write_text("VALUE = 'hidden'\n")
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "shownlib.py").write_text("VALUE = 'shown'\n")
+    d = tmp_path / "long-lines"
+    shutil.copytree(site.plugin_dir, d)
+    (d / "bareosdir-path.conf").write_text(
+        "#" + " " * 5000 + f"{hidden}\n" + " " * 5000 + f"{shown}" + "\t" * 5000 + "\n")
+    site.plugin_dir = d
+    name = site.write_plugin("finder", event_plugin(
+        'bareosdir.JobMessage(bareosdir.M_INFO, "%s %s" % ('
+        'importlib.util.find_spec("hiddenlib") is None, shownlib.VALUE))',
+        imports="importlib.util, shownlib"))
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf)
+    assert r.returncode == 0, r.all_output
+    assert [t for _, t in r.job_lines()] == ["True shown"], r.all_output
 
 
 def test_python_environment_variables_are_ignored(site, tmp_path):
@@ -254,6 +292,41 @@ def test_lxml_in_every_job(site, mode):
         assert ok
         if len(ok) < 6:
             assert "Interpreter change detected" in r.stdout
+
+
+BOOM = """
+    def load_bareos_plugin(plugindef):
+        raise ValueError("boom in " + plugindef)
+"""
+
+
+@pytest.mark.parametrize("mode", ["isolated", "main"])
+def test_reports_name_the_file_the_director_loaded(site, tmp_path, mode):
+    # Three copies of the shim in one Plugin Directory, all loaded (no
+    # Plugin Names): every report about an instance begins with the name of
+    # the file whose plugin the options named, and so does each copy's own
+    # unload line.
+    d = tmp_path / "three-copies"
+    shutil.copytree(site.plugin_dir, d)
+    shutil.copyfile(d / "python-dir.so", d / "mypython-dir.so")
+    site.plugin_dir = d
+    name = site.write_plugin("boom", BOOM)
+    conf = site.config([f"{p}:module_path={site.module_path}:module_name={name}"
+                        f":interpreter={mode}:on_error=warning:which={p}"
+                        for p in ("python", "python3", "mypython")],
+                       plugin_names=None)
+    r = site.run(conf, "-d", "50")
+    assert r.returncode == 0, r.all_output
+    # Each warning's first line is the job-log line; its traceback follows.
+    reports = r.stdout.split("bareos-dir JobId 1: Warning: ")[1:]
+    raised = [t for t in reports if "load_bareos_plugin() raised" in t]
+    assert len(raised) == 3, r.all_output
+    for p in ("python", "python3", "mypython"):
+        (w,) = [t for t in raised if f"ValueError: boom in which={p}:" in t]
+        assert w.startswith(f"{p}-dir: boom (instance 0): "
+                            "load_bareos_plugin() raised an exception:"), w
+    for p in ("python", "python3", "mypython"):
+        assert r.stderr.count(f" {p}-dir: unloaded, ") == 1, r.stderr
 
 
 def test_one_file_loaded_twice_through_a_hard_link(site, tmp_path):

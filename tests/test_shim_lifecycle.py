@@ -9,12 +9,7 @@ import time
 
 import pytest
 
-from shimutil import BUILD, Site, install
-
-
-@pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory):
-    return install(tmp_path_factory.mktemp("prefix"))
+from shimutil import BUILD, Site
 
 
 @pytest.mark.parametrize("mode", ["isolated", "main"])

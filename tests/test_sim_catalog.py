@@ -331,6 +331,25 @@ def test_options_of_the_configuration_now_and_dash_o(csim, pg, plugin_dir):
     assert 1 in seen_values(fixed.stdout)
 
 
+@pytest.mark.parametrize("json_output", [False, True])
+def test_options_for_a_plugin_not_loaded_fail_the_job(csim, pg, json_output):
+    # As in a simulated job: the configuration asks for a plugin that is
+    # not loaded (misspelt, or missing from the Plugin Directory).
+    add_jobs(pg, csim.db, [job_row(1, "BackupClient1")])
+    csim.configure(options=csim.options().replace("python3:", "pyhton3:", 1))
+    result = csim.run(*(["--json"] if json_output else []))
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = 'Dir Plugin Options for plugin "pyhton3", which is not loaded'
+    if json_output:
+        (job,) = json.loads(result.stdout)["jobs"]
+        assert job["result"] == "failed"
+        assert job["reason"].startswith("plugins not loaded; " + said), job
+    else:
+        assert "bareosdir-sim: JobId 1: " + said in result.stdout, result.stdout
+        assert re.search(r"JobId 1 \(BackupClient1\): FAILED \(plugins not "
+                         r"loaded\)", result.stdout), result.stdout
+
+
 def test_a_failing_plugin_call_makes_the_exit_status_1(csim, pg):
     add_jobs(pg, csim.db, [job_row(1, "BackupClient1"),
                            job_row(2, "FailingJob"),
