@@ -6,6 +6,9 @@
  *   bareosdir-bench floors
  *   bareosdir-bench run PLUGIN_DIR MODULE_PATH isolated|main
  *   bareosdir-bench hold PLUGIN_DIR N OPTIONS   (exit 1 on any failure)
+ *   bareosdir-bench jobs PLUGIN_DIR N OPTIONS   (N jobs one after the
+ *       other and nothing else: for callgrind, e.g. with
+ *       --toggle-collect=dm_job_plugin_options)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -308,9 +311,19 @@ int main(int argc, char **argv) {
     dm_director_free(s.dir);
     return bad ? 1 : 0;
   }
+  if (argc >= 5 && strcmp(argv[1], "jobs") == 0) {
+    shim_t s;
+    if (load(&s, argv[2]) < 0) return 1;
+    for (int i = atoi(argv[3]); i > 0; i--) one_job(&s, argv[4], 0, NULL);
+    dm_director_unload_plugins(s.dir);
+    dlclose(s.handle);
+    dm_director_free(s.dir);
+    return 0;
+  }
   if (argc >= 5 && strcmp(argv[1], "run") == 0)
     return run(argv[2], argv[3], argv[4]);
   fprintf(stderr, "usage: bareosdir-bench floors | run PLUGIN_DIR "
-                  "MODULE_PATH isolated|main\n");
+                  "MODULE_PATH isolated|main | hold|jobs PLUGIN_DIR N "
+                  "OPTIONS\n");
   return 2;
 }
