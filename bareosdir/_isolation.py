@@ -344,14 +344,18 @@ class PrivateModules:
         is found in then comes first for its imports), else a source module
         of the standard library or site-packages, private too."""
         self.search.locate(name)
-        mod = self._load(name)
-        if mod is None:
-            spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
-            if (spec is not None and spec.origin is not None
-                    and spec.origin.endswith(_SOURCE_SUFFIXES)
-                    and spec.submodule_search_locations is None):
-                spec.loader = CachingSourceLoader(name, spec.origin)
-                mod = self._exec(name, spec)
+        self.search.begin_load()
+        try:
+            mod = self._load(name)
+            if mod is None:
+                spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
+                if (spec is not None and spec.origin is not None
+                        and spec.origin.endswith(_SOURCE_SUFFIXES)
+                        and spec.submodule_search_locations is None):
+                    spec.loader = CachingSourceLoader(name, spec.origin)
+                    mod = self._exec(name, spec)
+        finally:
+            self.search.end_load()
         if mod is None:
             raise ModuleNotFoundError(
                 f"No module named {name!r} in {list(self.paths)} or on "

@@ -71,6 +71,18 @@ class Search:
         self.found_in: str | None = None
         self._dirset: tuple = (None, frozenset())
         self.reported: set[str] = set()
+        # While one load runs (load_module, PrivateModules.load): what each
+        # directory above a judged file stat'ed as, and each chain's
+        # verdicts, so the files a plugin imports from one directory stat
+        # it once per load.  None otherwise: every later load (and an
+        # import during an event) stats afresh.
+        self.in_load: tuple[dict, dict] | None = None
+
+    def begin_load(self) -> None:
+        self.in_load = ({}, {})
+
+    def end_load(self) -> None:
+        self.in_load = None
 
     def locate(self, name: str):
         """The spec of `name` on our directories, or None; remembers the
@@ -216,20 +228,37 @@ def _verdict(path: str, st, searched: bool, euid: int) -> str | None:
     return p
 
 
-def _chain(start: str, s: Search, findings: dict, euid: int) -> None:
+def _chain(start: str, s: Search, euid: int) -> tuple:
+    """(directory, problem or None) for start and every directory above
+    it; the first is where modules are looked up."""
+    load = s.in_load
+    if load is not None:
+        stats, chains = load
+        hit = chains.get(start)
+        if hit is not None:
+            return hit
+    out = []
     first = True
     admin = s.admin
     for d in _chain_of(start):
-        if d not in findings:
+        if load is not None and d in stats:
+            st = stats[d]
+        else:
             try:
                 st = os.stat(d)
             except OSError:
                 st = None
-            p = None
-            if st is not None:
-                p = _verdict(d, st, first or d in admin, euid)
-            findings[d] = p
+            if load is not None:
+                stats[d] = st
+        p = None
+        if st is not None:
+            p = _verdict(d, st, first or d in admin, euid)
+        out.append((d, p))
         first = False
+    chain = tuple(out)
+    if load is not None:
+        chains[start] = chain
+    return chain
 
 
 def _judge(path: str, fd: int, s: Search):
@@ -244,8 +273,14 @@ def _judge(path: str, fd: int, s: Search):
     p = _verdict(real, st, False, euid)
     if p:
         findings[real] = p
-    _chain(os.path.dirname(os.path.abspath(path)), s, findings, euid)
-    _chain(os.path.dirname(real), s, findings, euid)
+    # A directory in both chains is judged as the first one saw it.
+    start = os.path.dirname(os.path.abspath(path))
+    for d, p in _chain(start, s, euid):
+        findings.setdefault(d, p)
+    real_start = os.path.dirname(real)
+    if real_start != start:
+        for d, p in _chain(real_start, s, euid):
+            findings.setdefault(d, p)
     return [(k, v) for k, v in findings.items() if v], st
 
 

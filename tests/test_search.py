@@ -395,6 +395,39 @@ def test_a_change_between_jobs_is_judged_afresh(tmp_path, monkeypatch, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_directory_changed_after_the_load_is_judged_afresh(tmp_path, monkeypatch, mode):
+    # Within one load a directory above the plugin's files is stat'ed once;
+    # an import after the load (here in an event) stats it again.
+    import bareosdir
+    from bareosdir.testing import Director
+
+    monkeypatch.setenv("BAREOSDIR_STRICT_PATHS", "1")
+    mp = tmp_path / "mp"
+    mp.mkdir(mode=0o755)
+    (mp / "early.py").write_text("WHO = 'early'\n")
+    (mp / "late.py").write_text("WHO = 'late'\n")
+    (mp / "opens.py").write_text(textwrap.dedent(event_plugin(f"""
+        bareosdir.JobMessage(bareosdir.M_INFO, early.WHO)
+        os.chmod({str(mp)!r}, 0o775)
+        import late
+        bareosdir.JobMessage(bareosdir.M_INFO, late.WHO)
+        """, imports="os, early")))
+    try:
+        with Director() as director:
+            job = director.job()
+            job.run([f"python:module_path={mp}:module_name=opens:interpreter={mode}"
+                     ":on_error=warning"])
+            infos = [m.text.rstrip("\n") for m in job.messages
+                     if m.type == bareosdir.M_INFO]
+            assert infos == ["early"], job.messages
+            assert job.fatal_count == 1
+            (fatal,) = [m.text for m in job.messages if m.type == bareosdir.M_FATAL]
+            assert str(mp) in fatal and "late" in fatal, fatal
+    finally:
+        mp.chmod(0o755)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_strict_refusal_of_a_module_imported_later(site, tmp_path, mode):
     # The plugin is safe; a module it imports during an event lies in an
     # open BAREOSDIR_PATH entry: that call fails, on_error=warning or not.
