@@ -122,14 +122,64 @@ _main = Search()
 
 
 def prepare(name: str, module_path: str, plugin_dir: str, extra: str,
-            rest: list[str]) -> None:
+            rest: list[str]):
     """Isolated mode, before importing the plugin module `name`: puts this
-    instance's search order on sys.path."""
+    instance's search order on sys.path.  Returns the spec the search
+    found (None: not on our directories)."""
     global current
     s = Search(module_path, plugin_dir, extra)
-    s.locate(name)
+    spec = s.locate(name)
     sys.path[:] = s.path_list(rest)
     current = s
+    return spec
+
+
+def load_module(name: str, module_path: str, plugin_dir: str, extra: str,
+                rest: list[str]):
+    """Isolated mode: the plugin module `name`, imported into sys.modules.
+    The file the search found is the one run: its spec is loaded as it
+    is, not searched for again by the import system (which could find
+    another file of that name, and would search twice)."""
+    spec = prepare(name, module_path, plugin_dir, extra, rest)
+    s = current
+    s.begin_load()
+    try:
+        mod = sys.modules.get(name)
+        if mod is not None:
+            return mod  # as an import statement would (`bareosdir` is ours)
+        if spec is None or spec.loader is None or "." in name:
+            # Not ours (the standard library, site-packages), a namespace
+            # package or a submodule: the import system's own way.
+            import importlib
+            return importlib.import_module(name)
+        return _exec_spec(spec)
+    finally:
+        s.end_load()
+
+
+def _exec_spec(spec):
+    """What the import system does with a top-level module's spec once it
+    has found it."""
+    # importlib.util.module_from_spec is this function; importing
+    # importlib.util would bring collections, functools, contextlib and
+    # more into every sub-interpreter (about 0.6 MB each).
+    import importlib._bootstrap
+    name = spec.name
+    mod = importlib._bootstrap.module_from_spec(spec)
+    spec._initializing = True  # "partially initialized" in circular imports
+    try:
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        # Last in sys.modules, and whatever the module put in its place.
+        mod = sys.modules.pop(name)
+        sys.modules[name] = mod
+        return mod
+    finally:
+        spec._initializing = False
 
 
 def remember_main(s: Search) -> None:

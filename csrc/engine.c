@@ -297,12 +297,13 @@ static const char *plugin_dir_of(bd_instance *inst) {
  * then the standard library and site-packages; the directory the module is
  * found in comes first for its own imports.
  *
- * Isolated mode: _search.prepare puts that order on sys.path (the
- * interpreter serves this instance alone) and the plugin module is
- * imported normally.  GIL held in the instance's interpreter.
+ * Isolated mode: _search.load_module puts that order on sys.path (the
+ * interpreter serves this instance alone) and loads the file the search
+ * found into sys.modules.  GIL held in the instance's interpreter.
  */
 static bRC import_module(bd_instance *inst) {
-  PyObject *search = NULL, *rest = NULL, *r = NULL, *mod = NULL;
+  PyObject *search = NULL, *rest = NULL, *mod = NULL;
+  bRC rc;
   char *extra = extra_path();
   if (extra == NULL) return bd_err_host(inst, "out of memory");
   search = PyImport_ImportModule("bareosdir._search"); /* new */
@@ -310,19 +311,24 @@ static bRC import_module(bd_instance *inst) {
     rest = PyObject_GetAttrString(inst->interp->baseline, "path"); /* new */
   else
     rest = PyList_New(0);
-  if (search != NULL && rest != NULL)
-    r = PyObject_CallMethod(search, "prepare", "ssssO", inst->module_name,
-                            inst->module_path ? inst->module_path : "",
-                            plugin_dir_of(inst), extra, rest); /* new */
+  if (search == NULL || rest == NULL) {
+    rc = bd_err_report(inst, "setting up the module search");
+  } else {
+    mod = PyObject_CallMethod(search, "load_module", "ssssO",
+                              inst->module_name,
+                              inst->module_path ? inst->module_path : "",
+                              plugin_dir_of(inst), extra, rest); /* new */
+    if (mod == NULL) {
+      rc = import_failed(inst, NULL);
+    } else {
+      inst->module = mod; /* owns */
+      rc = bRC_OK;
+    }
+  }
   free(extra);
   Py_XDECREF(rest);
   Py_XDECREF(search);
-  if (r == NULL) return bd_err_report(inst, "setting up the module search");
-  Py_DECREF(r);
-  mod = PyImport_ImportModule(inst->module_name); /* new */
-  if (mod == NULL) return import_failed(inst, NULL);
-  inst->module = mod;
-  return bRC_OK;
+  return rc;
 }
 
 /* interpreter=main: the module and its own imports as private module

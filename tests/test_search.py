@@ -184,6 +184,19 @@ def test_a_bareosdir_module_of_theirs_is_never_imported(site, mode):
     assert texts(r) == ["api is ours"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_file_the_search_found_is_the_one_run(site, mode):
+    # Python has a frozen module __hello__, which its import system finds
+    # before any directory: the plugin of that name the search found in
+    # module_path is still the one loaded, in both modes.
+    name = site.write_plugin("__hello__", says("the administrator's __hello__"))
+    r = run(site, [f"python:module_path={site.module_path}:module_name={name}:interpreter={mode}"],
+            "-d", "100")
+    assert r.returncode == 0, r.all_output
+    assert texts(r) == ["the administrator's __hello__"]
+    assert f"module __hello__ loaded from {site.module_path}/__hello__.py" in r.stderr
+
+
 # ---- plugin code only from places no one else can write -----------------
 
 
