@@ -323,14 +323,18 @@ def _judge(path: str, fd: int, s: Search):
     p = _verdict(real, st, False, euid)
     if p:
         findings[real] = p
-    # A directory in both chains is judged as the first one saw it.
     start = os.path.dirname(os.path.abspath(path))
-    for d, p in _chain(start, s, euid):
-        findings.setdefault(d, p)
     real_start = os.path.dirname(real)
-    if real_start != start:
-        for d, p in _chain(real_start, s, euid):
-            findings.setdefault(d, p)
+    if real_start == start:  # the usual case: one chain
+        found = [(d, q) for d, q in _chain(start, s, euid) if q]
+        if p:
+            found.insert(0, (real, p))
+        return found, st
+    # A directory in both chains is judged as the first one saw it.
+    for d, q in _chain(start, s, euid):
+        findings.setdefault(d, q)
+    for d, q in _chain(real_start, s, euid):
+        findings.setdefault(d, q)
     return [(k, v) for k, v in findings.items() if v], st
 
 
