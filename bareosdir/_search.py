@@ -56,18 +56,33 @@ def _within(path: str, dirs: frozenset) -> bool:
     return False
 
 
+_CACHE_MAX = 4096
+# The directories of a Search, by its (module_path, plugin_dir, extra).
+_layouts: dict[tuple[str, str, str], tuple] = {}
+
+
 class Search:
     """One plugin instance's search: the administrator's directories, then
     ours; which files were already reported for it."""
 
     def __init__(self, module_path: str = "", plugin_dir: str = "",
                  extra: str = "") -> None:
-        entries = [module_path, plugin_dir, *extra.split(":")]
-        self.admin = tuple(_dedupe(os.path.abspath(d) for d in entries if d))
-        self.dirs = tuple(_dedupe([*self.admin, PLUGINS_DIR]))
-        # Judged: the administrator's directories, never our own package.
-        self.judged = frozenset(d for d in self.admin
-                                if not _under(d, _PACKAGE_DIR))
+        key = (module_path, plugin_dir, extra)
+        layout = _layouts.get(key)
+        if layout is None:
+            entries = [module_path, plugin_dir, *extra.split(":")]
+            admin = tuple(_dedupe(os.path.abspath(d) for d in entries if d))
+            # Judged: the administrator's directories, never our own package.
+            layout = (admin, tuple(_dedupe([*admin, PLUGINS_DIR])),
+                      frozenset(d for d in admin
+                                if not _under(d, _PACKAGE_DIR)))
+            # Kept only when it is pure string work: a relative entry
+            # depends on the working directory.
+            if all(not d or os.path.isabs(d) for d in entries):
+                if len(_layouts) >= _CACHE_MAX:
+                    _layouts.clear()
+                _layouts[key] = layout
+        self.admin, self.dirs, self.judged = layout
         self.found_in: str | None = None
         self._dirset: tuple = (None, frozenset())
         self.reported: set[str] = set()
@@ -232,13 +247,13 @@ def _problem(path: str, st, searched: bool) -> str | None:
 
 
 # Every file loaded is judged afresh at every load: its descriptor and
-# every directory above it are stat'ed each time, so a chmod, chown or
-# replacement since the last job is always seen.  What is remembered is
+# every directory above it are stat'ed each time (a directory once per
+# load, Search.in_load), so a chmod, chown or replacement since the last
+# job is always seen.  What is remembered is
 # only what follows from those stats without any further system call:
 # the chain of directories above a directory (string work), and the
 # verdict on a path given its owner, mode and the Director's user
-# (_problem).  Both tables are bounded.
-_CACHE_MAX = 4096
+# (_problem).  Both tables are bounded (_CACHE_MAX).
 _ancestors: dict[str, tuple[str, ...]] = {}
 _verdicts: dict[tuple, str | None] = {}
 
