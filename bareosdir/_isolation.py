@@ -315,11 +315,10 @@ class Baseline:
 _find_cache: dict[tuple, tuple] = {}
 
 
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
+def _mtime(search: "_search.Search", path: str) -> int:
+    # The stat the path check of this load makes of it too, shared.
+    st = _search.stat_dir(search, path)
+    return -1 if st is None else st.st_mtime_ns
 
 
 class PrivateModules:
@@ -371,7 +370,8 @@ class PrivateModules:
         if self._stamp is None or self._stamp[0] != paths:
             # Once per instance: os.stat drops the GIL, and with many jobs
             # at once every drop means waiting to get it back.
-            self._stamp = (paths, tuple(_mtime(p) for p in paths))
+            self._stamp = (paths, tuple(_mtime(self.search, p)
+                                        for p in paths))
         stamp = self._stamp[1]
         hit = _find_cache.get(key)
         if hit is not None and hit[0] == stamp:

@@ -293,28 +293,34 @@ def _verdict(path: str, st, searched: bool, euid: int) -> str | None:
     return p
 
 
+def stat_dir(s: Search, d: str) -> os.stat_result | None:
+    """os.stat(d), None if that fails; once per directory while a load of
+    s runs."""
+    load = s.in_load
+    if load is not None and d in load[0]:
+        return load[0][d]
+    try:
+        st = os.stat(d)
+    except OSError:
+        st = None
+    if load is not None:
+        load[0][d] = st
+    return st
+
+
 def _chain(start: str, s: Search, euid: int) -> tuple:
     """(directory, problem or None) for start and every directory above
     it; the first is where modules are looked up."""
     load = s.in_load
     if load is not None:
-        stats, chains = load
-        hit = chains.get(start)
+        hit = load[1].get(start)
         if hit is not None:
             return hit
     out = []
     first = True
     admin = s.admin
     for d in _chain_of(start):
-        if load is not None and d in stats:
-            st = stats[d]
-        else:
-            try:
-                st = os.stat(d)
-            except OSError:
-                st = None
-            if load is not None:
-                stats[d] = st
+        st = stat_dir(s, d)
         p = None
         if st is not None:
             p = _verdict(d, st, first or d in admin, euid)
@@ -322,7 +328,7 @@ def _chain(start: str, s: Search, euid: int) -> tuple:
         first = False
     chain = tuple(out)
     if load is not None:
-        chains[start] = chain
+        load[1][start] = chain
     return chain
 
 
