@@ -11,7 +11,7 @@ import pytest
 
 from bareosdir.testing import PLUGINS_DIR, Director
 from servers import Simulator, forget_plugin_modules
-from shimutil import install
+from shimutil import Site, install
 
 # Plugin files are judged by who may write where they lie (README,
 # Security): directories the tests make are writable by their owner only,
@@ -129,3 +129,10 @@ def prefix(tmp_path_factory) -> Path:
 def plugin_dir(prefix) -> Path:
     """The Plugin Directory of that prefix: the real python-dir.so."""
     return prefix / "lib" / "bareos" / "plugins"
+
+
+@pytest.fixture
+def site(plugin_dir, tmp_path) -> Site:
+    """A Director configuration of this test's around that Plugin
+    Directory, run by bareosdir-sim."""
+    return Site(tmp_path, plugin_dir)

@@ -14,11 +14,6 @@ import pytest
 from shimutil import Site
 
 
-@pytest.fixture
-def site(plugin_dir, tmp_path):
-    return Site(tmp_path, plugin_dir)
-
-
 def notes(path: Path) -> list[tuple[float, str]]:
     if not path.exists():
         return []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 import bareosdir
-from bareosdir.testing import Director
 
 
 # Bareos parses each function's argument format first (i|z, i, iO, O), then

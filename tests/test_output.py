@@ -11,7 +11,6 @@ import textwrap
 
 import pytest
 
-from test_shim import prefix, site  # noqa: F401  (fixtures)
 
 PARTIAL = """
     import sys

@@ -5,16 +5,13 @@ real shim, as the Director loads it."""
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from conftest import event_plugin
-from shimutil import ROOT, Site, copy_prefix
+from shimutil import Site, copy_prefix
 
 MODES = ["isolated", "main"]
 

@@ -17,11 +17,6 @@ SEED = ROOT / "examples" / "seed" / "bareos-dir.conf"
 CURRENT = ROOT / "examples" / "python3" / "bareos-dir.conf"
 
 
-@pytest.fixture
-def site(prefix, tmp_path) -> Site:
-    return Site(tmp_path, prefix / "lib" / "bareos" / "plugins")
-
-
 REPORTER = """
     import bareosdir
 
