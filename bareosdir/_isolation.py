@@ -211,6 +211,9 @@ class Baseline:
         # warnings is imported yet.
         import _warnings
         self.warnings = list(_warnings.filters)
+        # The built-in modules reset works with, kept rather than imported
+        # at every reset (an import statement is a lookup and a call).
+        self._mods = (atexit, gc, _warnings)
 
     def _is_plugin_code(self, module) -> bool:
         f = getattr(module, "__file__", None)
@@ -233,8 +236,7 @@ class Baseline:
         module, the framework, anything from module_path or the plugin
         directory): the next instance starts with fresh plugin modules and
         globals."""
-        import atexit
-        import gc
+        atexit, gc, _warnings = self._mods
 
         # Output a plugin left without a newline goes out now, not at the
         # start of the next plugin's first line.
@@ -242,12 +244,17 @@ class Baseline:
         hostio = self.host.get("bareosdir._hostio")
         # Modules loaded since: plugin code, and bareosdir's own (imported
         # afresh when needed again, so their package attributes match).
+        # Only names not in the baseline are looked at (a set difference
+        # first: most of sys.modules is the baseline), in sys.modules order.
         baseline = self.modules
-        for name, module in list(sys.modules.items()):
-            if name not in baseline and (
-                    name.startswith("bareosdir.") or name == "bareosdir"
-                    or self._is_plugin_code(module)):
-                del sys.modules[name]
+        modules = sys.modules
+        if modules.keys() - baseline:
+            for name in [n for n in modules if n not in baseline]:
+                module = modules.get(name, _MISSING)
+                if module is not _MISSING and (
+                        name.startswith("bareosdir.") or name == "bareosdir"
+                        or self._is_plugin_code(module)):
+                    del modules[name]
         for name, (mod, attrs) in self.host.items():
             sys.modules[name] = mod
             restore(mod.__dict__, attrs)
@@ -295,7 +302,6 @@ class Baseline:
             # No API lists them; the host registers none before a plugin
             # runs (self.atexit is 0), so dropping all drops only plugins'.
             atexit._clear()
-        import _warnings
         _warnings.filters[:] = self.warnings
         _warnings._filters_mutated()
         sys.path[:] = self.path

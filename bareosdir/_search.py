@@ -50,14 +50,10 @@ def _dedupe(dirs) -> list[str]:
 def _within(path: str, dirs: frozenset) -> bool:
     """path lies in (or below) one of dirs: a walk up, not a scan of dirs
     (an administrator may list many)."""
-    d = os.path.dirname(path)
-    while True:
+    for d in _chain_of(os.path.dirname(path)):
         if d in dirs:
             return True
-        up = os.path.dirname(d)
-        if up == d:
-            return False
-        d = up
+    return False
 
 
 class Search:
@@ -173,10 +169,57 @@ def _problem(path: str, st, searched: bool) -> str | None:
     return None
 
 
-def _chain(start: str, s: Search, findings: dict) -> None:
-    d = start
+# Every file loaded is judged afresh at every load: its descriptor and
+# every directory above it are stat'ed each time, so a chmod, chown or
+# replacement since the last job is always seen.  What is remembered is
+# only what follows from those stats without any further system call:
+# the chain of directories above a directory (string work), and the
+# verdict on a path given its owner, mode and the Director's user
+# (_problem).  Both tables are bounded.
+_CACHE_MAX = 4096
+_ancestors: dict[str, tuple[str, ...]] = {}
+_verdicts: dict[tuple, str | None] = {}
+
+
+def _chain_of(start: str) -> tuple[str, ...]:
+    """start and every directory above it, up to the root."""
+    chain = _ancestors.get(start)
+    if chain is None:
+        dirs = [start]
+        d = start
+        while True:
+            up = os.path.dirname(d)
+            if up == d:
+                break
+            dirs.append(up)
+            d = up
+        chain = tuple(dirs)
+        if len(_ancestors) >= _CACHE_MAX:
+            _ancestors.clear()
+        _ancestors[start] = chain
+    return chain
+
+
+def _verdict(path: str, st, searched: bool, euid: int) -> str | None:
+    """_problem(path, st, searched), remembered by everything it depends
+    on: the path, the owner and mode stat'ed just now, `searched` and the
+    Director's user."""
+    key = (path, st.st_uid, st.st_mode, searched, euid)
+    try:
+        return _verdicts[key]
+    except KeyError:
+        pass
+    p = _problem(path, st, searched)
+    if len(_verdicts) >= _CACHE_MAX:
+        _verdicts.clear()
+    _verdicts[key] = p
+    return p
+
+
+def _chain(start: str, s: Search, findings: dict, euid: int) -> None:
     first = True
-    while True:
+    admin = s.admin
+    for d in _chain_of(start):
         if d not in findings:
             try:
                 st = os.stat(d)
@@ -184,30 +227,32 @@ def _chain(start: str, s: Search, findings: dict) -> None:
                 st = None
             p = None
             if st is not None:
-                p = _problem(d, st, first or d in s.admin)
+                p = _verdict(d, st, first or d in admin, euid)
             findings[d] = p
         first = False
-        up = os.path.dirname(d)
-        if up == d:
-            return
-        d = up
 
 
-def judge(path: str, fd: int, s: Search) -> list[tuple[str, str]]:
-    """(offending path, text) for the file open as fd (found as `path`) and
-    every directory above it and above where it really is."""
+def _judge(path: str, fd: int, s: Search):
+    """judge(), and the fstat of fd it judged."""
     findings: dict[str, str | None] = {}
     st = os.fstat(fd)
     try:
         real = os.readlink("/proc/self/fd/%d" % fd)
     except OSError:
         real = os.path.realpath(path)
-    p = _problem(real, st, False)
+    euid = os.geteuid()
+    p = _verdict(real, st, False, euid)
     if p:
         findings[real] = p
-    _chain(os.path.dirname(os.path.abspath(path)), s, findings)
-    _chain(os.path.dirname(real), s, findings)
-    return [(k, v) for k, v in findings.items() if v]
+    _chain(os.path.dirname(os.path.abspath(path)), s, findings, euid)
+    _chain(os.path.dirname(real), s, findings, euid)
+    return [(k, v) for k, v in findings.items() if v], st
+
+
+def judge(path: str, fd: int, s: Search) -> list[tuple[str, str]]:
+    """(offending path, text) for the file open as fd (found as `path`) and
+    every directory above it and above where it really is."""
+    return _judge(path, fd, s)[0]
 
 
 def _message(kind: int, text: str) -> None:
@@ -227,7 +272,7 @@ def open_checked(name: str, path: str, s: Search) -> tuple[int, object]:
     mode.  Returns (fd, fstat result); the caller closes fd."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        found = judge(path, fd, s)
+        found, st = _judge(path, fd, s)
         if found and strict():
             text = "; ".join(t for _, t in found)
             raise UnsafePluginPath(
@@ -241,7 +286,9 @@ def open_checked(name: str, path: str, s: Search) -> tuple[int, object]:
                 _message(bareosdir.M_WARNING,
                          "bareosdir: module %r (%s) comes from a place others "
                          "can change: %s" % (name, path, text))
-        return fd, os.fstat(fd)
+        # The stat the file was judged by: what the caller compiles is
+        # what was judged (read through the same descriptor).
+        return fd, st
     except BaseException:
         os.close(fd)
         raise

@@ -129,13 +129,17 @@ struct bd_interp {
   PyObject *baseline;        /* bareosdir._isolation.Baseline, new ref */
   bd_interp *next;           /* in the idle or set-aside list */
   struct bd_tsref *tstates;  /* every cached thread state of this interp */
+  atomic_int ntstates;       /* how many (changed under the lock) */
   int dead;                  /* of those, ones whose OS thread has exited */
   bd_interp *all_next;       /* in the list of every live sub-interpreter */
-  int inside;                /* Director calls in progress (under the lock) */
-  double inside_since;       /* when `inside` last went from 0 to 1 */
-  int has_threads;           /* plugin threads were seen at the last leave */
+  /* Director calls in progress (low bits) and when their number last went
+   * from 0 to 1 (high bits), in one word so that entering and leaving
+   * take no lock (interp.c, busy_enter). */
+  _Atomic uint64_t busy;
+  atomic_int has_threads;    /* plugin threads were seen at the last leave */
+  uint64_t counted_head;     /* id of the newest thread state then (GIL) */
   int nudger;                /* a GIL nudger thread is running for it */
-  PyThreadState *nudger_ts;  /* its thread state, once it has one */
+  PyThreadState *_Atomic nudger_ts; /* its thread state, once it has one */
   int nudge_stop;            /* asks the nudger to stop, forbids a new one */
   char *holder;              /* set aside: the module that left threads */
 };

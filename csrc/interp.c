@@ -60,7 +60,7 @@ struct bd_thread {
 /* How often a nudger asks, and how long a Director call may hold an
  * interpreter before it is nudged (most events end well before). */
 #define NUDGE_PERIOD_S 0.02
-#define NUDGE_BUSY_S 0.1
+#define NUDGE_BUSY_MS 100
 /* A GIL wait this long means someone held it (the switch interval is 5 ms). */
 #define NUDGE_HELD_S 0.004
 /* How often set-aside interpreters are checked for finished threads. */
@@ -78,7 +78,7 @@ static struct {
   long created, reused;
   bd_ip_config cfg;
   bd_interp *all;            /* every live sub-interpreter */
-  int main_base;             /* main-interpreter threads that are not ours */
+  atomic_int main_base;      /* main-interpreter threads that are not ours */
   pthread_cond_t monitor_cond;
   pthread_t monitor;
   int monitor_running, monitor_stop;
@@ -95,6 +95,41 @@ static double now_s(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+
+#ifdef BD_NUDGE
+/*
+ * Entering and leaving an interpreter is the hot path (every event), so
+ * the "who is inside, since when" bookkeeping the monitor reads takes no
+ * lock: one word per interpreter holds the number of Director calls in
+ * progress (low BUSY_BITS bits) and the coarse monotonic time in ms at
+ * which that number last went from 0 to 1 (the rest), changed with one
+ * compare-and-swap, so the monitor never sees a count with the time of an
+ * earlier busy spell.  A coarse clock (a few ms of resolution) is enough
+ * against a threshold of NUDGE_BUSY_MS, and costs no more than a read of
+ * memory.
+ */
+#define BUSY_BITS 20
+#define BUSY_COUNT(b) ((b) & ((UINT64_C(1) << BUSY_BITS) - 1))
+
+static uint64_t coarse_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void busy_enter(bd_interp *ip) {
+  uint64_t old = atomic_load_explicit(&ip->busy, memory_order_relaxed), now;
+  do {
+    now = BUSY_COUNT(old) == 0 ? (coarse_ms() << BUSY_BITS) | 1 : old + 1;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &ip->busy, &old, now, memory_order_relaxed, memory_order_relaxed));
+}
+
+/* The count is never 0 here, so this never borrows from the time. */
+static void busy_leave(bd_interp *ip) {
+  atomic_fetch_sub_explicit(&ip->busy, 1, memory_order_relaxed);
+}
+#endif
 
 /* GIL held in interp. */
 static int thread_count(PyInterpreterState *interp) {
@@ -156,12 +191,14 @@ static bd_tsref *add_ref(bd_thread *thr, bd_interp *ip, PyThreadState *ts) {
   thr->refs = r;
   r->ip_next = ip->tstates;
   ip->tstates = r;
+  ip->ntstates++;
   return r;
 }
 
 /* Under g_rt.lock: unlinks r from both lists and frees it. */
 static void drop_ref(bd_tsref *r) {
   if (r->thr == NULL) r->ip->dead--;
+  r->ip->ntstates--;
   for (bd_tsref **pp = &r->ip->tstates; *pp; pp = &(*pp)->ip_next)
     if (*pp == r) {
       *pp = r->ip_next;
@@ -298,11 +335,14 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg) {
 }
 
 #ifdef BD_NUDGE
-/* Under g_rt.lock: whether ip may hold the GIL for long now. */
-static int needs_nudge(bd_interp *ip, double now) {
-  return !ip->nudge_stop &&
-         (ip->has_threads ||
-          (ip->inside > 0 && now - ip->inside_since >= NUDGE_BUSY_S));
+/* Under g_rt.lock: whether ip may hold the GIL for long now (`now` from
+ * coarse_ms). */
+static int needs_nudge(bd_interp *ip, uint64_t now) {
+  if (ip->nudge_stop) return 0;
+  if (atomic_load_explicit(&ip->has_threads, memory_order_relaxed)) return 1;
+  uint64_t b = atomic_load_explicit(&ip->busy, memory_order_relaxed);
+  uint64_t since = b >> BUSY_BITS;
+  return BUSY_COUNT(b) > 0 && now >= since && now - since >= NUDGE_BUSY_MS;
 }
 
 static void *nudger_main(void *arg) {
@@ -323,7 +363,7 @@ static void *nudger_main(void *arg) {
       PyEval_SaveThread();
       sleep_s(now_s() - t0 >= NUDGE_HELD_S ? 0.001 : NUDGE_PERIOD_S);
       pthread_mutex_lock(&g_rt.lock);
-      int go = needs_nudge(ip, now_s());
+      int go = needs_nudge(ip, coarse_ms());
       pthread_mutex_unlock(&g_rt.lock);
       if (!go) break;
     }
@@ -342,7 +382,7 @@ static void *nudger_main(void *arg) {
 }
 
 /* Under g_rt.lock. */
-static void nudge_check(bd_interp *ip, double now) {
+static void nudge_check(bd_interp *ip, uint64_t now) {
   if (ip->nudger || !needs_nudge(ip, now)) return;
   pthread_t t;
   ip->nudger = 1;
@@ -367,9 +407,10 @@ static void *monitor_main(void *arg) {
   while (!g_rt.monitor_stop) {
     double now = now_s();
 #ifdef BD_NUDGE
-    if (g_rt.main.interp != NULL) nudge_check(&g_rt.main, now);
+    uint64_t ms = coarse_ms();
+    if (g_rt.main.interp != NULL) nudge_check(&g_rt.main, ms);
     for (bd_interp *ip = g_rt.all; ip != NULL; ip = ip->all_next)
-      nudge_check(ip, now);
+      nudge_check(ip, ms);
 #endif
     if (g_rt.aside != NULL && now >= next_sweep) {
       pthread_mutex_unlock(&g_rt.lock);
@@ -424,34 +465,38 @@ static int nudging_stop(double wait) {
   }
 }
 
-/* GIL held in ip: threads in it that are not ours (plugin threads). */
+/* GIL held in ip: threads in it that are not ours (plugin threads).  No
+ * lock: the three counts subtracted are atomics, and the lock never
+ * covered the moment a thread state of ours joins or leaves the
+ * interpreter's list either (PyThreadState_New, before add_ref), so a
+ * caller could always see one passing thread too many for an instant. */
 static int plugin_threads(bd_interp *ip) {
   int n = thread_count(ip->interp);
-  pthread_mutex_lock(&g_rt.lock);
-  for (bd_tsref *r = ip->tstates; r != NULL; r = r->ip_next) n--;
-  if (ip->nudger_ts != NULL) n--;
-  if (ip->is_main) n -= g_rt.main_base;
-  pthread_mutex_unlock(&g_rt.lock);
+  n -= atomic_load_explicit(&ip->ntstates, memory_order_relaxed);
+  if (atomic_load_explicit(&ip->nudger_ts, memory_order_relaxed) != NULL) n--;
+  if (ip->is_main) n -= atomic_load_explicit(&g_rt.main_base,
+                                             memory_order_relaxed);
   return n;
 }
 
 PyThreadState *bd_ip_enter(bd_interp *ip) {
   PyThreadState *ts = enter_raw(ip);
   if (ts == NULL) return NULL;
+#ifdef BD_NUDGE
   bd_thread *thr = this_thread();
   if (thr != NULL) {
     if (thr->depth < (int)(sizeof thr->entered / sizeof thr->entered[0]))
       thr->entered[thr->depth] = ip;
     thr->depth++;
   }
-  pthread_mutex_lock(&g_rt.lock);
-  if (ip->inside++ == 0) ip->inside_since = now_s();
-  pthread_mutex_unlock(&g_rt.lock);
+  busy_enter(ip);
+#endif
   return ts;
 }
 
 void bd_ip_leave(PyThreadState *ts) {
   (void)ts;
+#ifdef BD_NUDGE
   bd_thread *thr = this_thread();
   bd_interp *ip = NULL;
   if (thr != NULL && thr->depth > 0) {
@@ -460,13 +505,27 @@ void bd_ip_leave(PyThreadState *ts) {
       ip = thr->entered[thr->depth];
   }
   if (ip != NULL) {
-    /* Plugin threads may hold the GIL at any time: nudge while they live. */
-    int threads = plugin_threads(ip) > 0;
-    pthread_mutex_lock(&g_rt.lock);
-    ip->inside--;
-    ip->has_threads = threads;
-    pthread_mutex_unlock(&g_rt.lock);
+    /* Plugin threads may hold the GIL at any time: nudge while they live.
+     * Counted here, with the GIL held, because only then may the
+     * interpreter's thread list be walked.  A new thread state always
+     * joins at the head of that list with an id higher than any before
+     * it, so while the head's id is the one seen at the last count and
+     * that count found none, no plugin thread can have started since and
+     * the walk (every thread of the interpreter: in main mode every
+     * Director thread that called a plugin) is skipped.  Once plugin
+     * threads were seen, every leave counts again, so the nudger stops
+     * soon after they end. */
+    PyThreadState *head = PyInterpreterState_ThreadHead(ip->interp);
+    uint64_t head_id = head ? PyThreadState_GetID(head) : 0;
+    if (head_id != ip->counted_head ||
+        atomic_load_explicit(&ip->has_threads, memory_order_relaxed)) {
+      ip->counted_head = head_id;
+      atomic_store_explicit(&ip->has_threads, plugin_threads(ip) > 0,
+                            memory_order_relaxed);
+    }
+    busy_leave(ip);
   }
+#endif
   PyEval_SaveThread();
 }
 

@@ -840,6 +840,19 @@ static PyObject *mod__restore_dict(PyObject *m, PyObject *args) {
   if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &d, &PyDict_Type, &saved))
     return NULL;
   int same = PyDict_GET_SIZE(d) == PyDict_GET_SIZE(saved);
+  /* Nearly always nothing changed, and then d lists the very items of
+   * saved (a copy of it) in the same order: one walk over both, comparing
+   * by identity, with no lookup per key.  Anything else (even the same
+   * items in another order) takes the lookups below. */
+  if (same) {
+    Py_ssize_t dpos = 0;
+    PyObject *dk, *dv;
+    int in_order = 1;
+    while (in_order && PyDict_Next(saved, &pos, &k, &v))
+      in_order = PyDict_Next(d, &dpos, &dk, &dv) && dk == k && dv == v;
+    if (in_order) Py_RETURN_FALSE;
+    pos = 0;
+  }
   while (same && PyDict_Next(saved, &pos, &k, &v)) {
     PyObject *cur = PyDict_GetItemWithError(d, k); /* borrowed */
     if (cur != v) same = 0;

@@ -342,6 +342,59 @@ def test_findings_under_bareosdir_testing(tmp_path):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_change_between_jobs_is_judged_afresh(tmp_path, monkeypatch, mode):
+    # The check keeps what it worked out between jobs (in the interpreter
+    # the next job reuses): a chmod, chown or replaced file since the last
+    # job must still be seen, and a fixed one must load again.
+    import bareosdir
+    from bareosdir import _bareosdir
+    from bareosdir.testing import Director
+
+    monkeypatch.setenv("BAREOSDIR_STRICT_PATHS", "1")
+    mp = tmp_path / "mp"
+    mp.mkdir(mode=0o755)
+    f = mp / "judged.py"
+    f.write_text(textwrap.dedent(says("ran 1")))
+    f.chmod(0o644)
+    opts = [f"python:module_path={mp}:module_name=judged:interpreter={mode}"]
+
+    def replace(text: str, mode_bits: int) -> None:
+        new = mp / "judged.new"
+        new.write_text(textwrap.dedent(says(text)))
+        new.chmod(mode_bits)
+        os.replace(new, f)
+
+    with Director() as director:
+        def job():
+            j = director.job()
+            j.run(opts)
+            return j.fatal_count, [m.text.rstrip("\n") for m in j.messages
+                                   if m.type == bareosdir.M_INFO]
+
+        reused = _bareosdir._stats()["reused"]
+        assert job() == (0, ["ran 1"])
+        assert job() == (0, ["ran 1"])
+        f.chmod(0o664)
+        assert job() == (1, [])
+        f.chmod(0o644)
+        assert job() == (0, ["ran 1"])
+        mp.chmod(0o775)
+        assert job() == (1, [])
+        mp.chmod(0o755)
+        os.chown(f, nobody_uid(), -1)
+        assert job() == (1, [])
+        os.chown(f, 0, -1)
+        assert job() == (0, ["ran 1"])
+        replace("ran 2", 0o666)
+        assert job() == (1, [])
+        replace("ran 3", 0o644)
+        assert job() == (0, ["ran 3"])
+        if mode == "isolated":
+            # The jobs ran in a reused interpreter, where the cache lives.
+            assert _bareosdir._stats()["reused"] > reused
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_strict_refusal_of_a_module_imported_later(site, tmp_path, mode):
     # The plugin is safe; a module it imports during an event lies in an
     # open BAREOSDIR_PATH entry: that call fails, on_error=warning or not.
