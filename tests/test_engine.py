@@ -420,3 +420,49 @@ def test_thread_states_of_exited_director_threads_are_reclaimed(bareos_director,
     for _ in range(60):
         bareos_director.job().run([plugins.options(name)])
     assert bareosdir._bareosdir._stats()["main_tstates"] < 30
+
+
+# Plugin source is compiled by the import system of the plugin's
+# interpreter (in isolated ones without building the ast module's state,
+# see import_compile in csrc/interp.c): the results must be the builtin
+# compile()'s.
+
+def test_syntax_error_in_plugin_names_file_and_line(bareos_director, plugins):
+    name = plugins.write("badsyntax", "x = 1\ndef f(:\n    pass\n")
+    job = bareos_director.job()
+    job.run([plugins.options(name)])
+    (text,) = fatals(job)
+    assert "SyntaxError" in text and "badsyntax.py" in text and "line 2" in text
+
+
+def test_null_byte_in_plugin_source_is_refused(bareos_director, plugins):
+    (plugins.path / "nullbyte.py").write_bytes(b"x = 1\n\0\n")
+    job = bareos_director.job()
+    job.run([plugins.options("nullbyte")])
+    (text,) = fatals(job)
+    assert "source code string cannot contain null bytes" in text
+
+
+def test_plugin_source_in_a_declared_encoding(bareos_director, plugins):
+    source = event_plugin("bareosdir.JobMessage(M_INFO, TEXT)",
+                          imports="bareosdir as _b")
+    source = ("# -*- coding: latin-1 -*-\nTEXT = 'caf\u00e9 \u00bd'\n"
+              "M_INFO = %d\n" % M_INFO) + source
+    (plugins.path / "latin.py").write_bytes(source.encode("latin-1"))
+    job = bareos_director.job()
+    job.run([plugins.options("latin")])
+    assert [t.rstrip("\n") for t in infos(job)] == ["caf\u00e9 \u00bd"], job.messages
+
+
+def test_plugin_may_compile_and_use_ast(bareos_director, plugins):
+    name = plugins.write("usesast", event_plugin(
+        """
+        tree = ast.parse("y = 6 * 7")
+        ns = {}
+        exec(compile(tree, "<ast>", "exec"), ns)
+        exec(compile(b"z = 1", "<bytes>", "exec", dont_inherit=True), ns)
+        bareosdir.JobMessage(bareosdir.M_INFO, "%d %d" % (ns["y"], ns["z"]))
+        """, imports="ast"))
+    job = bareos_director.job()
+    job.run([plugins.options(name)])
+    assert [t.rstrip("\n") for t in infos(job)] == ["42 1"], job.messages
