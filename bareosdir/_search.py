@@ -15,7 +15,9 @@ judged by ``fstat`` of that descriptor and by every directory from it up to
 the root, and compiled from the bytes read through the same descriptor: the
 file judged is the file run.  Our own package (``bareosdir``, including
 ``bareosdir/plugins``), the standard library and site-packages are not
-judged: they belong to the installed system.
+judged: they belong to the installed system.  A file of our package that
+lies under one of the administrator's directories (the package installed
+beside the shim, inside the Plugin Directory) is judged like theirs.
 """
 
 from __future__ import annotations

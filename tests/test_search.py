@@ -328,6 +328,20 @@ def test_safe_tree_gives_no_message_and_no_bytecode(site, tmp_path, mode):
     assert after == before, after - before
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_package_inside_the_plugin_directory_is_judged(site, mode):
+    # Installed beside the shim, bareosdir/plugins lies inside the Plugin
+    # Directory: its framework and bundled plugins are judged like the
+    # administrator's files (README, Security).
+    bundled = site.plugin_dir / "bareosdir" / "plugins"
+    bundled.chmod(0o775)
+    r = run(site, [f"python:module_name=bareos-dir-class-plugin:interpreter={mode}"])
+    assert r.returncode == 0, r.all_output
+    w = warnings(r)
+    assert w and all(str(bundled) in t for t in w), r.all_output
+    assert "bareos-dir-class-plugin" in w[0]
+
+
 def test_findings_under_bareosdir_testing(tmp_path):
     # The same check in the mock Director, in this process.
     import bareosdir
