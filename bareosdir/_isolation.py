@@ -449,14 +449,7 @@ class PrivateModules:
         spec = importlib.machinery.PathFinder.find_spec(top, list(self.paths))
         if spec is None or spec.loader is None:
             return
-        from importlib.util import module_from_spec
-        mod = module_from_spec(spec)
-        sys.modules[top] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            sys.modules.pop(top, None)
-            raise
+        _search.exec_spec(spec)
 
     def _package_views(self):
         """Per-instance stand-ins for the packages ``bareosdir`` and

@@ -169,14 +169,14 @@ def load_module(name: str, module_path: str, plugin_dir: str, extra: str,
             # package or a submodule: the import system's own way.
             import importlib
             return importlib.import_module(name)
-        return _exec_spec(spec)
+        return exec_spec(spec)
     finally:
         s.end_load()
 
 
-def _exec_spec(spec):
+def exec_spec(spec):
     """What the import system does with a top-level module's spec once it
-    has found it."""
+    has found it (also main mode's shared packages, _isolation)."""
     # importlib.util.module_from_spec is this function; importing
     # importlib.util would bring collections, functools, contextlib and
     # more into every sub-interpreter (about 0.6 MB each).
