@@ -216,6 +216,11 @@ class Baseline:
         self._mods = (atexit, gc, _warnings)
 
     def _is_plugin_code(self, module) -> bool:
+        if not isinstance(module, type(sys)):
+            # Something a plugin put in sys.modules in its module's place:
+            # kept, the next instance would be handed it instead of loading
+            # its own module.
+            return True
         f = getattr(module, "__file__", None)
         if not f:
             return False  # built-in, frozen or namespace: not plugin code

@@ -172,3 +172,26 @@ def test_trace_set_on_one_thread_is_cleared_when_reset_on_another(director,
     seen = dict(eval(info))
     assert seen["same_interpreter"] == "from the previous plugin"
     assert seen["trace"] is None and seen["profile"] is None
+
+
+def test_an_object_a_plugin_put_in_its_modules_place_is_not_handed_on(
+        director, tmp_path):
+    """A plugin module that replaces its own sys.modules entry with
+    something that is not a module: the next instance of that name in the
+    reused interpreter loads its file, not the object left behind."""
+    f = tmp_path / "selfish.py"
+    f.write_text("import sys, types\n"
+                 "sys.modules[__name__] = types.SimpleNamespace()\n")
+    opts = [f"python:module_path={tmp_path}:module_name=selfish"]
+    first = director.job("BackupClient1")
+    first.run(opts, threads=False)
+    assert first.fatal_count == 1
+    f.write_text(damaging_plugin("bareosdir.JobMessage(bareosdir.M_INFO, "
+                                 "'selfish ran')"))
+    reused = _bareosdir._stats()["reused"]
+    second = director.job("BackupClient1")
+    second.run(opts, threads=False)
+    assert _bareosdir._stats()["reused"] == reused + 1
+    assert second.fatal_count == 0, second.messages
+    assert [m.text.rstrip("\n") for m in second.messages
+            if m.type == bareosdir.M_INFO] == ["selfish ran"]
