@@ -34,7 +34,14 @@ from . import _search
 
 _PLUGINS_DIR = _search.PLUGINS_DIR
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)
+# Compiled code by path, kept while the file is the same file unchanged.
 _code_cache: dict[str, tuple] = {}
+
+
+def _file_key(st) -> tuple:
+    # The inode too: a file replaced by another of the same size and
+    # mtime (cp -p, rsync -t, a package's files) is not the same file.
+    return (st.st_mtime_ns, st.st_size, st.st_dev, st.st_ino)
 _MISSING = object()
 
 
@@ -53,12 +60,13 @@ class CachingSourceLoader(importlib.machinery.SourceFileLoader):
             st = os.stat(path)
         except OSError:
             return super().get_code(fullname)
+        key = _file_key(st)
         hit = _code_cache.get(path)
-        if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
-            code = hit[2]
+        if hit is not None and hit[0] == key:
+            code = hit[1]
         else:
             code = super().get_code(fullname)
-            _code_cache[path] = (st.st_mtime_ns, st.st_size, code)
+            _code_cache[path] = (key, code)
         if s is _search.current and s.is_ours(path):
             _search.loaded(fullname, path)
         return code
@@ -72,13 +80,13 @@ def checked_code(loader, name: str, path: str, s):
     compiled from one open descriptor."""
     fd, st = _search.open_checked(name, path, s)
     try:
-        key = (st.st_mtime_ns, st.st_size, st.st_dev, st.st_ino)
+        key = _file_key(st)
         hit = _code_cache.get(path)
-        if hit is not None and hit[:2] == key[:2] and hit[3:] == key[2:]:
-            code = hit[2]
+        if hit is not None and hit[0] == key:
+            code = hit[1]
         else:
             code = loader.source_to_code(_search.read_all(fd), path)
-            _code_cache[path] = (key[0], key[1], code, key[2], key[3])
+            _code_cache[path] = (key, code)
     finally:
         os.close(fd)
     _search.loaded(name, path)

@@ -524,3 +524,45 @@ def test_package_in_module_path_and_open_package_reported(site, tmp_path, mode):
     assert texts(r)[-1] == "pkg/open"
     (w,) = warnings(r)
     assert f"directory {extra} " in w, w
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_replaced_file_of_the_same_size_and_mtime_runs_anew(tmp_path, monkeypatch, mode):
+    # Compiled code is kept between jobs: a file replaced by another of the
+    # same size and mtime (cp -p, rsync -t) must still be compiled afresh.
+    # A directory on sys.path only (not judged, no descriptor check).
+    import sys
+
+    import bareosdir
+    from bareosdir.testing import Director
+
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    f = pkgs / "samesize.py"
+    monkeypatch.setattr(sys, "path", [str(pkgs), *sys.path])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(pkgs), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    opts = [f"python:module_name=samesize:interpreter={mode}"]
+
+    def write(text: str, like: os.stat_result | None = None) -> None:
+        new = pkgs / "samesize.new"
+        new.write_text(textwrap.dedent(says(text)))
+        if like is not None:
+            os.utime(new, ns=(like.st_atime_ns, like.st_mtime_ns))
+        os.replace(new, f)
+
+    with Director() as director:
+        def job():
+            j = director.job()
+            j.run(opts)
+            return j.fatal_count, [m.text.rstrip("\n") for m in j.messages
+                                   if m.type == bareosdir.M_INFO]
+
+        write("ran 1")
+        assert job() == (0, ["ran 1"])
+        before = f.stat()
+        write("ran 2", like=before)
+        after = f.stat()
+        assert (after.st_size, after.st_mtime_ns) == (before.st_size,
+                                                     before.st_mtime_ns)
+        assert job() == (0, ["ran 2"])
