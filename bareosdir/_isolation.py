@@ -396,6 +396,8 @@ class PrivateModules:
             spec.loader = CachingSourceLoader(name, spec.origin)
         else:
             spec = None
+        if len(_find_cache) >= _search._CACHE_MAX:
+            _find_cache.clear()  # every name a plugin imports is a key
         _find_cache[key] = (stamp, spec)
         return spec
 
