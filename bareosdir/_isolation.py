@@ -355,6 +355,13 @@ class PrivateModules:
         """The plugin module: from our search directories (the directory it
         is found in then comes first for its imports), else a source module
         of the standard library or site-packages, private too."""
+        if "." in name:
+            # Private modules are top-level files; looked up by its last
+            # part, "pkg.mod" would run some top-level mod.py.
+            raise ImportError(
+                f"module_name={name}: interpreter=main loads a plugin module "
+                f"from a top-level file only (interpreter=isolated imports "
+                f"one from a package)")
         self.search.locate(name)
         self.search.begin_load()
         try:

@@ -105,7 +105,9 @@ class Search:
         """The spec of `name` on our directories, or None; remembers the
         directory it was found in, which then comes first."""
         from importlib.machinery import PathFinder
-        spec = PathFinder.find_spec(name, list(self.dirs))
+        # A dotted name is found through its top-level package: PathFinder
+        # given "pkg.mod" would look for a top-level mod.py.
+        spec = PathFinder.find_spec(name.partition(".")[0], list(self.dirs))
         if spec is not None and spec.origin:
             d = os.path.dirname(spec.origin)
             if spec.submodule_search_locations is not None:

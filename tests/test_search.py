@@ -566,3 +566,28 @@ def test_a_replaced_file_of_the_same_size_and_mtime_runs_anew(tmp_path, monkeypa
         assert (after.st_size, after.st_mtime_ns) == (before.st_size,
                                                      before.st_mtime_ns)
         assert job() == (0, ["ran 2"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_dotted_module_name_never_runs_a_top_level_file_of_its_last_part(
+        tmp_path, mode):
+    # module_name=foo.bar with a top-level bar.py beside package foo:
+    # looked up by its last part, the wrong file would run as foo.bar.
+    import bareosdir
+    from bareosdir.testing import Director
+
+    mp = tmp_path / "mp"
+    (mp / "foo").mkdir(parents=True)
+    (mp / "foo" / "__init__.py").write_text("")
+    (mp / "foo" / "bar.py").write_text(textwrap.dedent(says("foo.bar ran")))
+    (mp / "bar.py").write_text(textwrap.dedent(says("top-level bar ran")))
+    with Director() as director:
+        j = director.job()
+        j.run([f"python:module_path={mp}:module_name=foo.bar:interpreter={mode}"])
+        infos = [m.text.rstrip("\n") for m in j.messages
+                 if m.type == bareosdir.M_INFO]
+    if mode == "isolated":
+        assert (j.fatal_count, infos) == (0, ["foo.bar ran"])
+    else:
+        assert (j.fatal_count, infos) == (1, [])
+        assert any("top-level file only" in m.text for m in j.messages)
