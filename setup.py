@@ -88,9 +88,11 @@ setup(
             ],
             depends=[
                 "csrc/bareosdir.h",
+                "csrc/binding.h",
                 "csrc/director_abi.h",
                 "csrc/options.h",
                 "csrc/director_model.h",
+                "csrc/pyexc.h",
                 "csrc/textfmt.h",
             ],
             include_dirs=["csrc"],

@@ -22,6 +22,7 @@
 #include "director_abi.h"
 #include "options.h"
 #include "binding.h"
+#include "pyexc.h"
 #include "textfmt.h"
 
 #define BD_VERSION "0.1.0" /* keep in step with bareosdir/_version.py */
@@ -53,7 +54,8 @@ struct bd_instance {
   uintptr_t handle;        /* what markers carry: slot index + generation */
   int bare;                /* made by bd_eng_bare_instance */
   const char *file_name;   /* the loaded file, without ".so": prefixes
-                            * reports (static storage, never freed) */
+                            * reports (static storage, never freed, never
+                            * NULL) */
 };
 
 /* module.c */
@@ -96,8 +98,8 @@ const bd_plugin_binding *bd_eng_bind_direct(PyObject *module,
                                             const bd_director_binding *b,
                                             char *err, size_t errlen);
 /* The PluginFunctions table for the copy of the shim loaded as file_name
- * (without ".so"; NULL or "" for "python-dir"): its newPlugin gives every
- * instance that name for its messages. */
+ * (without ".so"; NULL or "" for BD_DEFAULT_FILE_NAME): its newPlugin
+ * gives every instance that name for its messages. */
 PluginFunctions *bd_eng_functions_for(const char *file_name);
 bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
                                   PluginContext *ctx);
@@ -184,39 +186,6 @@ int bd_ip_idle_count(void);
 int bd_ip_main_tstates(void);
 /* Interpreters created / reused so far. */
 void bd_ip_counters(long *created, long *reused);
-
-/* A pending exception set aside and put back: PyErr_GetRaisedException /
- * PyErr_SetRaisedException where Python has them (3.12+; PyErr_Fetch and
- * PyErr_Restore are deprecated there), PyErr_Fetch/PyErr_Restore before.
- * `value` is the exception (3.11: possibly not normalized, or NULL). */
-typedef struct bd_exc {
-  PyObject *type, *value, *tb;
-} bd_exc;
-
-static inline void bd_exc_take(bd_exc *e) {
-#if PY_VERSION_HEX >= 0x030C0000
-  e->type = e->tb = NULL;
-  e->value = PyErr_GetRaisedException(); /* new */
-#else
-  PyErr_Fetch(&e->type, &e->value, &e->tb);
-#endif
-}
-
-/* Steals what bd_exc_take took. */
-static inline void bd_exc_restore(bd_exc *e) {
-#if PY_VERSION_HEX >= 0x030C0000
-  PyErr_SetRaisedException(e->value);
-#else
-  PyErr_Restore(e->type, e->value, e->tb);
-#endif
-  e->type = e->value = e->tb = NULL;
-}
-
-static inline void bd_exc_drop(bd_exc *e) {
-  Py_CLEAR(e->type);
-  Py_CLEAR(e->value);
-  Py_CLEAR(e->tb);
-}
 
 /* errors.c */
 /* Reports the pending exception as one job message and one debug message;

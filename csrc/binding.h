@@ -26,9 +26,12 @@ typedef struct bd_director_binding {
   /* The name of the file the Director loaded, without ".so"
    * ("python-dir", "python3-dir", or whatever the administrator called
    * the copy): messages about this copy's instances begin with it.  NULL
-   * or "" for "python-dir". */
+   * or "" for BD_DEFAULT_FILE_NAME. */
   const char *file_name;
 } bd_director_binding;
+
+/* The name messages use when the loaded file's is not known. */
+#define BD_DEFAULT_FILE_NAME "python-dir"
 
 /* What the extension hands back: the tables for the Director and the
  * function that ends the binding (called by unloadPlugin, GIL not held). */

@@ -611,7 +611,6 @@ static bRC new_instance(PluginContext *ctx, const char *file_name) {
  * the default table, named "python-dir".
  */
 #define BD_NAMED_TABLES 8
-#define BD_DEFAULT_FILE_NAME "python-dir"
 
 static struct {
   char name[256];
@@ -1065,6 +1064,7 @@ bd_instance *bd_eng_bare_instance(const CoreFunctions *core,
   if (inst == NULL) return NULL;
   inst->ctx = ctx;
   inst->core = core;
+  inst->file_name = BD_DEFAULT_FILE_NAME;
   inst->interp_mode = BD_INTERP_MAIN;
   inst->bare = 1;
   if (handle_register(inst) < 0) {

@@ -30,10 +30,6 @@ static bRC report_text(bd_instance *inst, const char *text, size_t len) {
   return answer(inst);
 }
 
-static const char *file_name(bd_instance *inst) {
-  return inst->file_name ? inst->file_name : "python-dir";
-}
-
 static const char *module_name(bd_instance *inst) {
   return inst->module_name ? inst->module_name : "(no module)";
 }
@@ -60,7 +56,7 @@ bRC bd_err_host(bd_instance *inst, const char *fmt, ...) {
   char *body = bd_vafmt(0, NULL, fmt, ap);
   va_end(ap);
   if (body == NULL) return answer(inst);
-  bRC rc = report(inst, "%s: %s (instance %u): %s", file_name(inst),
+  bRC rc = report(inst, "%s: %s (instance %u): %s", inst->file_name,
                   module_name(inst), inst->ctx ? inst->ctx->instance : 0,
                   body);
   free(body);
@@ -140,7 +136,8 @@ bRC bd_err_report(bd_instance *inst, const char *what) {
     t = "(traceback unavailable)";
   }
   bRC rc = report(inst, "%s: %s (instance %u): %s raised an exception:\n%s",
-                  file_name(inst), module_name(inst), inst->ctx ? inst->ctx->instance : 0,
+                  inst->file_name, module_name(inst),
+                  inst->ctx ? inst->ctx->instance : 0,
                   what, t);
   Py_XDECREF(bytes);
   Py_XDECREF(text);

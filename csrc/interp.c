@@ -728,24 +728,9 @@ done:
 
 /* A short description of the pending exception, for err; clears it. */
 static void exc_text(char *err, size_t errlen, const char *what) {
-#if PY_VERSION_HEX >= 0x030C0000
-  PyObject *value = PyErr_GetRaisedException(); /* new */
-  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
-  PyObject *tb = NULL;
-#else
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-#endif
-  PyObject *s = value ? PyObject_Str(value) : NULL;
-  const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-  bd_fmt(err, errlen, "%s: %s: %s", what,
-         type ? ((PyTypeObject *)type)->tp_name : "error",
-         msg ? msg : "(no details)");
-  PyErr_Clear();
-  Py_XDECREF(s);
-  Py_XDECREF(type);
-  Py_XDECREF(value);
-  Py_XDECREF(tb);
+  char exc[1024];
+  bd_exc_format(exc, sizeof exc);
+  bd_fmt(err, errlen, "%s: %s", what, exc);
 }
 
 static bd_interp *create_interp(char *err, size_t errlen);

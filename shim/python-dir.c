@@ -12,20 +12,25 @@
 #include <Python.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "binding.h"
+#include "pyexc.h"
 #include "textfmt.h"
 
 #ifndef BAREOSDIR_PYTHON_EXE
 #define BAREOSDIR_PYTHON_EXE "/usr/bin/python3"
 #endif
 #define PATH_FILE "bareosdir-path.conf"
-#define PATH_FILE_MAX ((size_t)1 << 20)
+#define PATH_FILE_MAX ((uintmax_t)1 << 20)
 
 static struct {
   int started_python;              /* this copy called Py_Initialize */
@@ -45,7 +50,7 @@ __attribute__((visibility("default"))) bRC unloadPlugin(void);
 /* Messages carry the name of the file the Director loaded: python-dir or
  * python3-dir (or whatever the administrator called it). */
 static const char *shim_name(void) {
-  return g_shim.name[0] ? g_shim.name : "python-dir";
+  return g_shim.name[0] ? g_shim.name : BD_DEFAULT_FILE_NAME;
 }
 
 static void log_error(CoreFunctions *core, const char *text) {
@@ -97,9 +102,56 @@ static void pin_libpython(void) {
     dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
 }
 
+/* The whole of bareosdir-path.conf beside us, NUL-terminated (malloc'd),
+ * or NULL when there is none or it cannot be used (then said in the
+ * Director's log).  Only a regular file of at most PATH_FILE_MAX bytes is
+ * read, and opening it never blocks: a FIFO or a device put there by
+ * mistake must neither stop the Director's start nor fill its memory.  A
+ * NUL byte ends the text. */
+static char *read_path_file(CoreFunctions *core) {
+  char file[4200], msg[4600];
+  if (g_shim.shim_dir[0] == '\0' ||
+      bd_fmt_whole(file, sizeof file, "%s/%s", g_shim.shim_dir, PATH_FILE))
+    return NULL;
+  int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) {
+      bd_fmt(msg, sizeof msg, "%s: %s ignored: %s", shim_name(), file,
+             strerror(errno));
+      log_error(core, msg);
+    }
+    return NULL;
+  }
+  struct stat st;
+  const char *why = NULL;
+  char *text = NULL;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    why = "not a regular file";
+  else if ((uintmax_t)st.st_size > PATH_FILE_MAX)
+    why = "larger than 1 MiB";
+  else if ((text = malloc((size_t)st.st_size + 1)) == NULL)
+    why = "out of memory";
+  if (text != NULL) {
+    size_t got = 0, want = (size_t)st.st_size;
+    while (got < want) {
+      ssize_t n = read(fd, text + got, want - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    text[got] = '\0';
+  }
+  close(fd);
+  if (why != NULL) {
+    bd_fmt(msg, sizeof msg, "%s: %s ignored: %s", shim_name(), file, why);
+    log_error(core, msg);
+  }
+  return text;
+}
+
 /* Our directory, and the extra sys.path entries an administrator listed in
  * bareosdir-path.conf beside us and in $BAREOSDIR_PATH. */
-static void find_paths(void) {
+static void find_paths(CoreFunctions *core) {
   Dl_info info;
   g_shim.shim_dir[0] = '\0';
   /* The address of a static, not of loadPlugin: opened RTLD_GLOBAL, the
@@ -123,40 +175,30 @@ static void find_paths(void) {
     }
   }
   free(g_shim.extra_path);
-  size_t cap = 1024, len = 0;
-  char *out = calloc(1, cap);
+  char *text = read_path_file(core);
+  /* Each line's ':' takes the place of its newline: never longer. */
+  char *out = malloc(text != NULL ? strlen(text) + 1 : 1);
+  size_t len = 0;
   if (out == NULL) {
+    free(text);
     g_shim.extra_path = NULL;
     return;
   }
-  char file[4200];
-  FILE *f = bd_fmt_whole(file, sizeof file, "%s/%s", g_shim.shim_dir,
-                         PATH_FILE) == 0 && g_shim.shim_dir[0] != '\0'
-                ? fopen(file, "r")
-                : NULL;
-  /* Lines of any length (getline), up to PATH_FILE_MAX of directories in
-   * all: the file is the administrator's, but a mistake in it (a link to
-   * a device, say) must not fill the Director's memory. */
-  char *line = NULL;
-  size_t linecap = 0;
-  while (f != NULL && getline(&line, &linecap, f) != -1) {
-    char *s = line + strspn(line, " \t");
-    s[strcspn(s, "\r\n")] = '\0';
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
-    if (n == 0 || s[0] == '#') continue;
-    if (len + n + 2 > PATH_FILE_MAX) break;
-    if (len + n + 2 > cap) {
-      char *bigger = realloc(out, cap = 2 * (len + n + 2));
-      if (bigger == NULL) break;
-      out = bigger;
-    }
+  out[0] = '\0';
+  for (char *line = text, *next; line != NULL && *line != '\0';
+       line = next) {
+    next = line + strcspn(line, "\n");
+    if (*next != '\0') *next++ = '\0';
+    char *d = line + strspn(line, " \t");
+    size_t n = strcspn(d, "\r");
+    while (n > 0 && (d[n - 1] == ' ' || d[n - 1] == '\t')) n--;
+    if (n == 0 || d[0] == '#') continue;
     if (len) out[len++] = ':';
-    memcpy(out + len, s, n + 1);
+    memcpy(out + len, d, n);
     len += n;
+    out[len] = '\0';
   }
-  free(line);
-  if (f != NULL) fclose(f);
+  free(text);
   const char *env = getenv("BAREOSDIR_PATH");
   if (env != NULL && env[0] != '\0') {
     size_t n = strlen(env);
@@ -287,32 +329,18 @@ static const bd_plugin_binding *bind_extension(char *err, size_t errlen) {
   PyErr_Clear();
   goto done;
 fail: {
-#if PY_VERSION_HEX >= 0x030C0000
-  PyObject *value = PyErr_GetRaisedException(); /* new */
-  PyObject *type = value ? Py_NewRef((PyObject *)Py_TYPE(value)) : NULL;
-  PyObject *tb = NULL;
-#else
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-#endif
-  PyObject *s = value ? PyObject_Str(value) : NULL;
-  PyObject *p = PyObject_Repr(sys_path);
-  const char *es = s ? PyUnicode_AsUTF8(s) : NULL;
+  char exc[2048];
+  bd_exc_format(exc, sizeof exc);
+  PyObject *p = PyObject_Repr(sys_path); /* new */
   const char *ps = p ? PyUnicode_AsUTF8(p) : NULL;
   bd_fmt(err, errlen,
          "%s: cannot load the bareosdir package with Python %s "
-         "(%s): %s: %s; sys.path was %s.  Install bareosdir beside "
+         "(%s): %s; sys.path was %s.  Install bareosdir beside "
          "%s.so (cmake --install), or list the directory that "
          "holds it in %s/%s or in BAREOSDIR_PATH",
-         shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION,
-         type ? ((PyTypeObject *)type)->tp_name : "error",
-         es ? es : "(no details)", ps ? ps : "?", shim_name(), g_shim.shim_dir,
-         PATH_FILE);
-  Py_XDECREF(s);
+         shim_name(), BAREOSDIR_PYTHON_EXE, PY_VERSION, exc, ps ? ps : "?",
+         shim_name(), g_shim.shim_dir, PATH_FILE);
   Py_XDECREF(p);
-  Py_XDECREF(type);
-  Py_XDECREF(value);
-  Py_XDECREF(tb);
   PyErr_Clear();
   result = NULL;
 }
@@ -343,7 +371,7 @@ bRC loadPlugin(PluginApiDefinition *core_version, CoreFunctions *core,
   sig_state sigs;
   sig_save(&sigs);
   pin_libpython();
-  find_paths();
+  find_paths(core);
   if (!Py_IsInitialized()) {
     if (start_python(err, sizeof err) < 0) {
       sig_restore(&sigs);

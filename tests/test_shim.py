@@ -219,6 +219,37 @@ def test_path_file_lines_of_any_length(site, tmp_path):
     assert [t for _, t in r.job_lines()] == ["True shown"], r.all_output
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory", "too-large", "unreadable"])
+def test_unusable_path_file_is_ignored_with_an_error(site, tmp_path, kind):
+    # A FIFO would block the Director's start in open(), /dev/zero or a
+    # huge file would fill its memory: such a file is passed over, said in
+    # the Director's log, and the plugin loads as without it.
+    d = tmp_path / "odd-path-file"
+    shutil.copytree(site.plugin_dir, d)
+    conf_file = d / "bareosdir-path.conf"
+    if kind == "fifo":
+        os.mkfifo(conf_file)
+    elif kind == "directory":
+        conf_file.mkdir()
+    elif kind == "too-large":
+        conf_file.write_text("#" * (1 << 20) + "\n/nowhere\n")
+    else:
+        conf_file.write_text("/nowhere\n")
+        conf_file.chmod(0)
+    site.plugin_dir = d
+    name = site.write_plugin("reporter", REPORTER)
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"])
+    r = site.run(conf, timeout=60)
+    (line,) = r.job_lines(1)
+    assert line[1].startswith("report jobid=1 "), r.all_output
+    if kind == "unreadable" and os.geteuid() == 0:
+        assert r.returncode == 0, r.all_output  # root reads mode 000 files
+    else:
+        # The simulator counts an error in the Director's log as a failure.
+        assert r.returncode == 1, r.all_output
+        assert f"Error: python-dir: {conf_file} ignored: " in r.stdout, r.all_output
+
+
 def test_python_environment_variables_are_ignored(site, tmp_path):
     # A PYTHONPATH or PYTHONHOME of another Python must not redirect the shim.
     name = site.write_plugin("reporter", REPORTER)
