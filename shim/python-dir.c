@@ -257,13 +257,16 @@ fail:
   return -1;
 }
 
-/* GIL held.  Appends each ':'-separated entry of g_shim.extra_path that
- * sys.path lacks; -1 with a Python error set on failure. */
+/* GIL held.  Appends each absolute ':'-separated entry of
+ * g_shim.extra_path that sys.path lacks; -1 with a Python error set on
+ * failure.  A relative entry is left to the extension's site.addsitedir,
+ * which makes it absolute: appended here as it is, it would stand on
+ * sys.path twice, in two spellings. */
 static int append_extra_path(PyObject *sys_path) {
   const char *p = g_shim.extra_path ? g_shim.extra_path : "";
   while (*p != '\0') {
     size_t n = strcspn(p, ":");
-    if (n > 0) {
+    if (n > 0 && p[0] == '/') {
       PyObject *entry = PyUnicode_DecodeFSDefaultAndSize(p, (Py_ssize_t)n);
       int has = entry ? PySequence_Contains(sys_path, entry) : -1;
       int rc = has < 0 || (has == 0 && PyList_Append(sys_path, entry) < 0);

@@ -72,14 +72,14 @@ class Site:
         return d
 
     def run(self, config: Path, *args: str, env: dict | None = None,
-            timeout: float = 300) -> SimResult:
+            timeout: float = 300, cwd: Path | None = None) -> SimResult:
         e = dict(os.environ)
         e.pop("PYTHONPATH", None)
         e.update(env or {})
         r = subprocess.run([str(BUILD / "bareosdir-sim"), "-c", str(config),
                             "-j", "BackupClient1", *args],
                            capture_output=True, text=True, timeout=timeout,
-                           env=e)
+                           env=e, cwd=cwd)
         return SimResult(r.returncode, r.stdout, r.stderr)
 
 

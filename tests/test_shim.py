@@ -195,6 +195,20 @@ def test_package_found_through_the_administrators_directories(site, tmp_path, ho
     assert line[1].startswith("report jobid=1 "), r.all_output
 
 
+def test_relative_path_entry_stands_once_on_sys_path(site, tmp_path):
+    # A relative BAREOSDIR_PATH entry (relative to the Director's working
+    # directory) reaches the main interpreter's sys.path once, absolute.
+    (tmp_path / "relmods").mkdir()
+    name = site.write_plugin("pathlook", event_plugin(
+        'bareosdir.JobMessage(bareosdir.M_INFO, repr([p for p in sys.path '
+        'if p.endswith("relmods")]))', imports="sys"))
+    conf = site.config([f"python:module_path={site.module_path}:module_name={name}"
+                        ":interpreter=main"])
+    r = site.run(conf, env={"BAREOSDIR_PATH": "relmods"}, cwd=tmp_path)
+    assert r.returncode == 0, r.all_output
+    assert [t for _, t in r.job_lines()] == [repr([str(tmp_path / "relmods")])]
+
+
 def test_path_file_lines_of_any_length(site, tmp_path):
     # A long comment stays a comment (a fixed-size line buffer used to read
     # its tail as a directory), and a long line's directory is found whole.
