@@ -107,9 +107,12 @@ class CheckedSourcelessLoader(importlib.machinery.SourcelessFileLoader):
             data = _search.read_all(fd)
         finally:
             os.close(fd)
-        import importlib.util
+        # importlib.util's MAGIC_NUMBER is this one; importing importlib.util
+        # would bring its ~0.6 MB of modules into the interpreter
+        # (_search.exec_spec).
         import marshal
-        if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+        from importlib._bootstrap_external import MAGIC_NUMBER
+        if len(data) < 16 or data[:4] != MAGIC_NUMBER:
             raise ImportError(f"bad bytecode file {path}", name=fullname,
                               path=path)
         _search.loaded(fullname, path)
